@@ -1,0 +1,1 @@
+"""distillgate HTTP edge: OpenAI-compatible API, upstream clients, streaming, wiring, config, CLI."""

@@ -1,0 +1,147 @@
+"""The gateway's settings: one YAML file, validated by pydantic, plus secrets from the environment."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway import envsubst
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UpstreamSettings(_Strict):
+    """One OpenAI-compatible server (vLLM for the student, anything OpenAI-shaped for the teacher)."""
+
+    base_url: str
+    model: str = Field(min_length=1)
+    api_key_env: str | None = None
+    # Longest silence accepted from the upstream: before the first byte, and between chunks.
+    timeout_s: PositiveFloat = 60.0
+    connect_timeout_s: PositiveFloat = 5.0
+    max_connections: int = Field(default=100, ge=1)
+    # Connections are spread over several httpx clients: one client's pool slows down
+    # badly with many requests in flight (see PERFORMANCE.md).
+    clients: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or len(value) < 10:
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+
+class AliasSettings(_Strict):
+    """A public model name and the two upstreams behind it."""
+
+    student: UpstreamSettings
+    teacher: UpstreamSettings
+
+
+class ServerSettings(_Strict):
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # How much of a streamed answer is kept for the shadow path; the rest is relayed only.
+    stream_capture_bytes: int = Field(default=1024 * 1024, ge=0)
+    readiness_timeout_s: PositiveFloat = 2.0
+
+
+class Settings(_Strict):
+    models: dict[str, AliasSettings] = Field(min_length=1)
+    server: ServerSettings = ServerSettings()
+
+    @field_validator("models")
+    @classmethod
+    def _alias_names(cls, value: dict[str, AliasSettings]) -> dict[str, AliasSettings]:
+        for name in value:
+            if not name or name != name.strip():
+                raise ValueError(f"model alias {name!r} must be non-empty without surrounding spaces")
+        return value
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; `problems` holds one line per problem, each with its key path."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    settings: Settings
+    api_keys: Mapping[tuple[str, str], str | None]  # (alias, "student"|"teacher") -> key
+    digest: str  # sha256 of the file's bytes, for logs and the config info metric
+
+
+def load(path: str | Path, environ: Mapping[str, str]) -> LoadedConfig:
+    """Read, expand and validate a config file; raise ConfigError listing every problem."""
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(source, [f"<file>: cannot read: {exc.strerror or exc}"]) from exc
+    return parse(raw, environ, source)
+
+
+def parse(raw: bytes, environ: Mapping[str, str], source: str = "<config>") -> LoadedConfig:
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"<yaml>: {_yaml_message(exc)}"]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["<root>: must be a mapping with at least the key 'models'"])
+    problems: list[str] = []
+    data = envsubst.expand(data, environ, problems)
+    settings = _validate(data, source, problems)
+    keys = _api_keys(settings, environ, problems)
+    if problems:
+        raise ConfigError(source, problems)
+    return LoadedConfig(settings, keys, hashlib.sha256(raw).hexdigest())
+
+
+def _validate(data: dict[str, Any], source: str, problems: list[str]) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(part) for part in err["loc"]) or "<root>"
+            problems.append(f"{where}: {err['msg']}")
+        raise ConfigError(source, problems) from exc
+
+
+def _api_keys(
+    settings: Settings, environ: Mapping[str, str], problems: list[str]
+) -> dict[tuple[str, str], str | None]:
+    keys: dict[tuple[str, str], str | None] = {}
+    for alias, pair in settings.models.items():
+        for role, upstream in (("student", pair.student), ("teacher", pair.teacher)):
+            key = None
+            if upstream.api_key_env is not None:
+                key = environ.get(upstream.api_key_env)
+                if not key:
+                    problems.append(
+                        f"models.{alias}.{role}.api_key_env: environment variable "
+                        f"{upstream.api_key_env} is not set"
+                    )
+            keys[(alias, role)] = key
+    return keys
+
+
+def _yaml_message(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return str(problem)

@@ -1,0 +1,172 @@
+"""`distillgate demo`: the gateway between two replayed real models, driven by the openai SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import openai
+from prometheus_client import CollectorRegistry
+
+from gateway import config as config_mod
+from gateway.app import create_app
+from gateway.auth import Authenticator
+from gateway.replay_upstream import Behavior, FakeState, ReplayBook, Script, create_fake_app
+from gateway.server import background_server
+
+DATA = Path(__file__).parent / "data" / "mt_bench"
+TEACHER_FILE = "gpt-4o.jsonl"
+STUDENT_FILE = "llama-2-chat7b.jsonl"
+# Replay pacing: a student that streams faster than the teacher, as on a GPU.
+STUDENT_PACE = Behavior(latency_s=0.02, token_delay_s=0.0005)
+TEACHER_PACE = Behavior(latency_s=0.08, token_delay_s=0.001)
+
+
+@dataclass(frozen=True)
+class Question:
+    id: int
+    category: str
+    prompt: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    question: Question
+    route: str
+    reason: str
+    seconds: float
+    stream: bool
+    text: str
+
+
+def load_questions(limit: int) -> list[Question]:
+    rows = [json.loads(line) for line in (DATA / "question.jsonl").read_text().splitlines()]
+    return [Question(r["question_id"], r["category"], r["turns"][0]) for r in rows][:limit]
+
+
+async def run_demo(out: TextIO, *, questions: int = 80, concurrency: int = 8) -> int:
+    asked = load_questions(questions)
+    student_script = Script(default=STUDENT_PACE)
+    student = create_fake_app(
+        "llama-2-7b-chat",
+        script=student_script,
+        book=ReplayBook.from_mt_bench(DATA / "question.jsonl", DATA / STUDENT_FILE),
+        state=FakeState(),
+    )
+    teacher = create_fake_app(
+        "gpt-4o",
+        script=Script(default=TEACHER_PACE),
+        book=ReplayBook.from_mt_bench(DATA / "question.jsonl", DATA / TEACHER_FILE),
+        state=FakeState(),
+    )
+    registry = CollectorRegistry()
+    async with background_server(student) as s_url, background_server(teacher) as t_url:
+        loaded = config_mod.parse(_demo_config(s_url, t_url).encode(), {}, "<demo>")
+        app = create_app(loaded, Authenticator((), None), registry=registry)
+        async with background_server(app) as gateway_url:
+            client = openai.AsyncOpenAI(
+                base_url=gateway_url + "/v1", api_key="demo", max_retries=0, timeout=60
+            )
+            _say(out, f"gateway on {gateway_url}; student replays {STUDENT_FILE}, teacher {TEACHER_FILE}")
+            served = await _ask_all(client, asked, concurrency)
+            _report(out, served, "All MT-Bench first turns through the gateway")
+            student_script.default = Behavior(status=503)  # the student server goes down
+            outage = await _ask_all(client, asked[: min(10, len(asked))], concurrency)
+            _report(out, outage, "The student returns 503: the teacher takes over (fallback)")
+            await client.close()
+    _metrics(out, registry)
+    failed = len(asked) + min(10, len(asked)) - len(served) - len(outage)
+    return 0 if failed == 0 else 1
+
+
+async def _ask_all(
+    client: openai.AsyncOpenAI, questions: list[Question], concurrency: int
+) -> list[Outcome]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int, q: Question) -> Outcome:
+        async with gate:
+            return await _ask(client, q, stream=i % 2 == 1)
+
+    return list(await asyncio.gather(*(one(i, q) for i, q in enumerate(questions))))
+
+
+async def _ask(client: openai.AsyncOpenAI, q: Question, *, stream: bool) -> Outcome:
+    began = time.perf_counter()
+    messages: list[openai.types.chat.ChatCompletionMessageParam] = [
+        {"role": "user", "content": q.prompt}
+    ]
+    if stream:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="assistant", messages=messages, stream=True
+        )
+        parts = [c.choices[0].delta.content or "" async for c in raw.parse() if c.choices]
+        text = "".join(parts)
+    else:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="assistant", messages=messages
+        )
+        text = raw.parse().choices[0].message.content or ""
+    route = raw.headers.get("x-distillgate-route", "?")
+    reason = raw.headers.get("x-distillgate-reason", "?")
+    return Outcome(q, route, reason, time.perf_counter() - began, stream, text)
+
+
+def _report(out: TextIO, outcomes: list[Outcome], title: str) -> None:
+    _say(out, f"\n== {title} ({len(outcomes)} requests)")
+    by_cat: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        by_cat[o.question.category].append(o)
+    _say(out, f"{'category':<12} {'n':>3} {'student':>8} {'teacher':>8} {'p50 ms':>8}  reasons")
+    for cat in sorted(by_cat):
+        rows = by_cat[cat]
+        routes = Counter(o.route for o in rows)
+        reasons = Counter(o.reason for o in rows)
+        p50 = statistics.median(o.seconds for o in rows) * 1000
+        why = ", ".join(f"{k}={v}" for k, v in sorted(reasons.items()))
+        _say(out, f"{cat:<12} {len(rows):>3} {routes['student']:>8} {routes['teacher']:>8} {p50:>8.1f}  {why}")
+    sample = outcomes[0]
+    excerpt = " ".join(sample.text.split())[:160]
+    _say(out, f"sample ({sample.route}, {'stream' if sample.stream else 'json'}): "
+              f"{sample.question.prompt[:70]!r}\n  -> {excerpt}...")  # fmt: skip
+
+
+def _metrics(out: TextIO, registry: CollectorRegistry) -> None:
+    _say(out, "\n== What /metrics says")
+    for route in ("student", "teacher"):
+        for reason in ("policy", "fallback"):
+            n = registry.get_sample_value(
+                "distillgate_requests_total",
+                {"model": "assistant", "route": route, "reason": reason, "status_class": "2xx"},
+            )
+            if n:
+                _say(out, f"distillgate_requests_total route={route} reason={reason}: {n:.0f}")
+    errors = registry.get_sample_value(
+        "distillgate_upstream_errors_total",
+        {"model": "assistant", "backend": "student", "error_type": "http_5xx"},
+    )
+    fallbacks = registry.get_sample_value("distillgate_fallbacks_total", {"model": "assistant"})
+    _say(out, f"student 5xx errors: {errors or 0:.0f}; fallbacks to the teacher: {fallbacks or 0:.0f}")
+    count = registry.get_sample_value("distillgate_overhead_seconds_count", {"model": "assistant"})
+    total = registry.get_sample_value("distillgate_overhead_seconds_sum", {"model": "assistant"})
+    if count:
+        _say(out, f"mean gateway overhead: {1000 * (total or 0) / count:.2f} ms over {count:.0f} requests")
+
+
+def _demo_config(student_url: str, teacher_url: str) -> str:
+    return f"""
+models:
+  assistant:
+    student: {{base_url: "{student_url}/v1", model: llama-2-7b-chat, timeout_s: 30}}
+    teacher: {{base_url: "{teacher_url}/v1", model: gpt-4o, timeout_s: 60}}
+"""
+
+
+def _say(out: TextIO, line: str) -> None:
+    print(line, file=out, flush=True)

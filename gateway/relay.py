@@ -1,0 +1,118 @@
+"""Relays an upstream SSE stream to the client chunk by chunk, keeping a bounded copy of it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from gateway.errors import sse_error_event
+from gateway.upstream import OpenStream, UpstreamErrorType, classify
+
+_DONE = b"data: [DONE]"
+
+
+@dataclass(slots=True)
+class RelayOutcome:
+    """What happened to one relayed stream; handed to the bookkeeping callback at the end."""
+
+    captured: bytearray
+    truncated: bool = False
+    disconnected: bool = False
+    error_type: UpstreamErrorType | None = None
+    first_sent_at: float | None = None
+    ended_at: float = 0.0
+
+
+class StreamRelay(Response):
+    """An ASGI response for an open upstream stream.
+
+    The client's disconnect is watched while relaying, so a client that goes away
+    cancels the upstream request even when the upstream is silent. `on_done` runs in
+    every case (success, upstream error, disconnect), after the upstream is closed.
+    """
+
+    def __init__(
+        self,
+        stream: OpenStream,
+        headers: dict[str, str],
+        capture_limit: int,
+        clock: Callable[[], float],
+        on_done: Callable[[RelayOutcome], None],
+    ) -> None:
+        # Response's own __init__ is skipped: this class writes its ASGI messages itself.
+        self.status_code = 200
+        self.background = None
+        self._stream = stream
+        self._headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self._limit = capture_limit
+        self._clock = clock
+        self._on_done = on_done
+        self.outcome = RelayOutcome(bytearray())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pump = asyncio.ensure_future(self._pump(send))
+        watch = asyncio.ensure_future(_wait_for_disconnect(receive))
+        try:
+            await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+            if not pump.done():
+                self.outcome.disconnected = True
+        finally:
+            for task in (pump, watch):
+                task.cancel()
+            for task in (pump, watch):
+                with contextlib.suppress(asyncio.CancelledError, OSError):
+                    await task
+            await self._stream.aclose()
+            self.outcome.ended_at = self._clock()
+            self._on_done(self.outcome)
+        if self.background is not None:
+            await self.background()
+
+    async def _pump(self, send: Send) -> None:
+        out = self.outcome
+        await send({"type": "http.response.start", "status": 200, "headers": self._headers})
+        chunk = self._stream.first
+        tail = b""
+        try:
+            while True:
+                self._keep(chunk)
+                tail = (tail + chunk)[-32:]
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if out.first_sent_at is None:
+                    out.first_sent_at = self._clock()
+                chunk = await anext(self._stream.rest, b"")
+                if not chunk:
+                    break
+        except httpx.HTTPError as exc:
+            out.error_type = classify(exc)
+            if out.error_type is UpstreamErrorType.PROTOCOL:
+                out.error_type = UpstreamErrorType.STREAM_INTERRUPTED
+        if out.error_type is None and _DONE not in tail:
+            out.error_type = UpstreamErrorType.STREAM_INTERRUPTED
+        if out.error_type is not None:
+            # The client already has bytes: no fallback is possible, so end with a clean error.
+            message = f"The upstream stream broke off ({out.error_type.value})."
+            event = sse_error_event(message, "upstream_error", out.error_type.value)
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _keep(self, chunk: bytes) -> None:
+        room = self._limit - len(self.outcome.captured)
+        if room >= len(chunk):
+            self.outcome.captured += chunk
+        else:
+            self.outcome.captured += chunk[: max(room, 0)]
+            self.outcome.truncated = True
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return

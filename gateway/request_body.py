@@ -1,0 +1,123 @@
+"""Reads and checks a client's request body: size, JSON, the fields the gateway itself needs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from gateway.errors import ClientError, ClientErrorType
+from router.types import Features
+
+
+class Endpoint(StrEnum):
+    CHAT = "chat/completions"
+    COMPLETIONS = "completions"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRequest:
+    endpoint: Endpoint
+    body: dict[str, Any]
+    alias: str
+    stream: bool
+
+
+async def read_limited(chunks: AsyncIterator[bytes], content_length: str | None, limit: int) -> bytes:
+    """Read the whole body, refusing anything over `limit` bytes without buffering it."""
+    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+        raise _too_large(limit)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def parse(raw: bytes, endpoint: Endpoint) -> ParsedRequest:
+    """Decode the body and check only what the gateway relies on; the upstream checks the rest."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ClientError(
+            ClientErrorType.MALFORMED_JSON,
+            400,
+            f"The request body is not valid JSON: {exc}",
+            code="invalid_json",
+        ) from None
+    if not isinstance(body, dict):
+        raise _invalid("The request body must be a JSON object.", None)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _invalid("'model' is required and must be a non-empty string.", "model")
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise _invalid("'stream' must be a boolean.", "stream")
+    if endpoint is Endpoint.CHAT:
+        _check_messages(body.get("messages"))
+    elif not isinstance(body.get("prompt"), str | list):
+        raise _invalid("'prompt' is required and must be a string or a list.", "prompt")
+    return ParsedRequest(endpoint, body, model, stream)
+
+
+def features(request: ParsedRequest) -> Features:
+    """The text the router classifies: user turns for chat, the prompt for completions."""
+    body = request.body
+    if request.endpoint is Endpoint.CHAT:
+        text = "\n".join(_message_text(m) for m in body["messages"] if m.get("role") == "user")
+    else:
+        prompt = body["prompt"]
+        text = prompt if isinstance(prompt, str) else "\n".join(p for p in prompt if isinstance(p, str))
+    fmt = body.get("response_format")
+    json_mode = isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
+    return Features(
+        text=text,
+        chars=len(text),
+        has_tools=bool(body.get("tools")),
+        json_mode=json_mode,
+        stream=request.stream,
+    )
+
+
+def _check_messages(messages: object) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise _invalid("'messages' is required and must be a non-empty list.", "messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise _invalid(
+                f"messages[{i}] must be an object with a string 'role'.", f"messages.{i}.role"
+            )
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: keep the text ones
+        return " ".join(
+            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
+    return ""
+
+
+def _invalid(message: str, param: str | None) -> ClientError:
+    return ClientError(
+        ClientErrorType.INVALID_REQUEST, 400, message, code="invalid_request", param=param
+    )
+
+
+def _too_large(limit: int) -> ClientError:
+    return ClientError(
+        ClientErrorType.TOO_LARGE,
+        413,
+        f"The request body is larger than this gateway accepts ({limit} bytes).",
+        code="request_too_large",
+    )

@@ -1,0 +1,1 @@
+"""Shadow comparison, divergence scoring and per-category gap statistics."""
