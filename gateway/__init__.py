@@ -1,1 +1,1 @@
-"""distillgate HTTP edge: OpenAI-compatible API, upstream clients, streaming, wiring, config, CLI."""
+"""distillgate HTTP edge: OpenAI API, upstream clients, streaming, wiring, config, CLI."""

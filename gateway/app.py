@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.auth import Authenticator
-from gateway.config import LoadedConfig
+from gateway.config import LoadedConfig, Settings
 from gateway.errors import ClientError, ClientErrorType, GatewayError
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import AliasUpstreams, Proxy
@@ -107,18 +107,30 @@ def create_app(
             clock,
         )
         runtime.started_at = int(time.time())
-        log.info("distillgate ready: models=%s config=%s", list(runtime.aliases), config.digest[:12])
+        log.info(
+            "distillgate ready: models=%s config=%s", list(runtime.aliases), config.digest[:12]
+        )
         try:
             yield
         finally:
             runtime.proxy = None
-            for pair in reversed(list(runtime.aliases.values())):
-                await pair.teacher.aclose()
-                await pair.student.aclose()
+            for upstreams in reversed(list(runtime.aliases.values())):
+                await upstreams.teacher.aclose()
+                await upstreams.student.aclose()
             runtime.aliases.clear()
 
     app = FastAPI(title="distillgate", version="0.1.0", lifespan=lifespan)
     _add_error_handlers(app, metrics)
+
+    _add_api_routes(app, runtime, settings, auth)
+    _add_ops_routes(app, runtime, settings, registry)
+    return app
+
+
+def _add_api_routes(
+    app: FastAPI, runtime: Runtime, settings: Settings, auth: Authenticator
+) -> None:
+    """The OpenAI-compatible surface."""
 
     def proxy() -> Proxy:
         if runtime.proxy is None:
@@ -137,10 +149,21 @@ def create_app(
     async def models(request: Request) -> Response:
         auth.check_client(request.headers.get("authorization"))
         data = [
-            {"id": alias, "object": "model", "created": runtime.started_at, "owned_by": "distillgate"}
+            {
+                "id": alias,
+                "object": "model",
+                "created": runtime.started_at,
+                "owned_by": "distillgate",
+            }
             for alias in settings.models
         ]
         return JSONResponse({"object": "list", "data": data})
+
+
+def _add_ops_routes(
+    app: FastAPI, runtime: Runtime, settings: Settings, registry: CollectorRegistry
+) -> None:
+    """Health, readiness and metrics: open to probes and scrapers, no client key needed."""
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -156,8 +179,6 @@ def create_app(
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    return app
 
 
 def _no_breakers(alias: str) -> Mapping[str, str]:
@@ -195,7 +216,9 @@ def _add_error_handlers(app: FastAPI, metrics: GatewayMetrics) -> None:
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        error = GatewayError(500, "Internal gateway error.", type_="internal_error", code="internal")
+        error = GatewayError(
+            500, "Internal gateway error.", type_="internal_error", code="internal"
+        )
         return error.response()
 
     app.add_exception_handler(GatewayError, gateway_error)

@@ -17,7 +17,9 @@ class Authenticator:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Authenticator:
-        keys = tuple(k.strip() for k in environ.get("DISTILLGATE_API_KEYS", "").split(",") if k.strip())
+        keys = tuple(
+            k.strip() for k in environ.get("DISTILLGATE_API_KEYS", "").split(",") if k.strip()
+        )
         return cls(keys, environ.get("DISTILLGATE_ADMIN_KEY") or None)
 
     @property

@@ -1,4 +1,4 @@
-"""The gateway's settings: one YAML file, validated by pydantic, plus secrets from the environment."""
+"""The gateway's settings: one YAML file validated by pydantic, secrets from the environment."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class _Strict(BaseModel):
 
 
 class UpstreamSettings(_Strict):
-    """One OpenAI-compatible server (vLLM for the student, anything OpenAI-shaped for the teacher)."""
+    """One OpenAI-compatible server (vLLM for the student, anything OpenAI-shaped as teacher)."""
 
     base_url: str
     model: str = Field(min_length=1)
@@ -65,12 +65,14 @@ class Settings(_Strict):
     def _alias_names(cls, value: dict[str, AliasSettings]) -> dict[str, AliasSettings]:
         for name in value:
             if not name or name != name.strip():
-                raise ValueError(f"model alias {name!r} must be non-empty without surrounding spaces")
+                raise ValueError(
+                    f"model alias {name!r} must be non-empty without surrounding spaces"
+                )
         return value
 
 
 class ConfigError(Exception):
-    """A config that cannot be used; `problems` holds one line per problem, each with its key path."""
+    """An unusable config; `problems` holds one line per problem, each with its key path."""
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
@@ -104,38 +106,34 @@ def parse(raw: bytes, environ: Mapping[str, str], source: str = "<config>") -> L
         raise ConfigError(source, ["<root>: must be a mapping with at least the key 'models'"])
     problems: list[str] = []
     data = envsubst.expand(data, environ, problems)
-    settings = _validate(data, source, problems)
-    keys = _api_keys(settings, environ, problems)
+    keys = _api_keys(data, environ, problems)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(part) for part in err["loc"]) or "<root>"
+            problems.append(f"{where}: {err['msg']}")
     if problems:
         raise ConfigError(source, problems)
     return LoadedConfig(settings, keys, hashlib.sha256(raw).hexdigest())
 
 
-def _validate(data: dict[str, Any], source: str, problems: list[str]) -> Settings:
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors():
-            where = ".".join(str(part) for part in err["loc"]) or "<root>"
-            problems.append(f"{where}: {err['msg']}")
-        raise ConfigError(source, problems) from exc
-
-
 def _api_keys(
-    settings: Settings, environ: Mapping[str, str], problems: list[str]
+    data: dict[str, Any], environ: Mapping[str, str], problems: list[str]
 ) -> dict[tuple[str, str], str | None]:
+    """Look up each upstream's key; runs on the raw tree so its problems join the others."""
     keys: dict[tuple[str, str], str | None] = {}
-    for alias, pair in settings.models.items():
-        for role, upstream in (("student", pair.student), ("teacher", pair.teacher)):
-            key = None
-            if upstream.api_key_env is not None:
-                key = environ.get(upstream.api_key_env)
-                if not key:
-                    problems.append(
-                        f"models.{alias}.{role}.api_key_env: environment variable "
-                        f"{upstream.api_key_env} is not set"
-                    )
-            keys[(alias, role)] = key
+    models = data.get("models")
+    for alias, pair in models.items() if isinstance(models, dict) else ():
+        for role in ("student", "teacher"):
+            upstream = pair.get(role) if isinstance(pair, dict) else None
+            env_name = upstream.get("api_key_env") if isinstance(upstream, dict) else None
+            key = environ.get(env_name) if isinstance(env_name, str) else None
+            if isinstance(env_name, str) and not key:
+                problems.append(
+                    f"models.{alias}.{role}.api_key_env: environment variable {env_name} is not set"
+                )
+            keys[(str(alias), role)] = key
     return keys
 
 

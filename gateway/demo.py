@@ -73,7 +73,10 @@ async def run_demo(out: TextIO, *, questions: int = 80, concurrency: int = 8) ->
             client = openai.AsyncOpenAI(
                 base_url=gateway_url + "/v1", api_key="demo", max_retries=0, timeout=60
             )
-            _say(out, f"gateway on {gateway_url}; student replays {STUDENT_FILE}, teacher {TEACHER_FILE}")
+            _say(
+                out,
+                f"gateway on {gateway_url}; student replays {STUDENT_FILE}, teacher {TEACHER_FILE}",
+            )
             served = await _ask_all(client, asked, concurrency)
             _report(out, served, "All MT-Bench first turns through the gateway")
             student_script.default = Behavior(status=503)  # the student server goes down
@@ -102,19 +105,16 @@ async def _ask(client: openai.AsyncOpenAI, q: Question, *, stream: bool) -> Outc
     messages: list[openai.types.chat.ChatCompletionMessageParam] = [
         {"role": "user", "content": q.prompt}
     ]
+    completions = client.chat.completions.with_raw_response
     if stream:
-        raw = await client.chat.completions.with_raw_response.create(
-            model="assistant", messages=messages, stream=True
-        )
-        parts = [c.choices[0].delta.content or "" async for c in raw.parse() if c.choices]
-        text = "".join(parts)
+        raw_stream = await completions.create(model="assistant", messages=messages, stream=True)
+        parts = [c.choices[0].delta.content or "" async for c in raw_stream.parse() if c.choices]
+        text, headers = "".join(parts), raw_stream.headers
     else:
-        raw = await client.chat.completions.with_raw_response.create(
-            model="assistant", messages=messages
-        )
-        text = raw.parse().choices[0].message.content or ""
-    route = raw.headers.get("x-distillgate-route", "?")
-    reason = raw.headers.get("x-distillgate-reason", "?")
+        raw = await completions.create(model="assistant", messages=messages)
+        text, headers = raw.parse().choices[0].message.content or "", raw.headers
+    route = headers.get("x-distillgate-route", "?")
+    reason = headers.get("x-distillgate-reason", "?")
     return Outcome(q, route, reason, time.perf_counter() - began, stream, text)
 
 
@@ -130,11 +130,18 @@ def _report(out: TextIO, outcomes: list[Outcome], title: str) -> None:
         reasons = Counter(o.reason for o in rows)
         p50 = statistics.median(o.seconds for o in rows) * 1000
         why = ", ".join(f"{k}={v}" for k, v in sorted(reasons.items()))
-        _say(out, f"{cat:<12} {len(rows):>3} {routes['student']:>8} {routes['teacher']:>8} {p50:>8.1f}  {why}")
+        _say(
+            out,
+            f"{cat:<12} {len(rows):>3} {routes['student']:>8} {routes['teacher']:>8} "
+            f"{p50:>8.1f}  {why}",
+        )
     sample = outcomes[0]
     excerpt = " ".join(sample.text.split())[:160]
-    _say(out, f"sample ({sample.route}, {'stream' if sample.stream else 'json'}): "
-              f"{sample.question.prompt[:70]!r}\n  -> {excerpt}...")  # fmt: skip
+    _say(
+        out,
+        f"sample ({sample.route}, {'stream' if sample.stream else 'json'}): "
+        f"{sample.question.prompt[:70]!r}\n  -> {excerpt}...",
+    )
 
 
 def _metrics(out: TextIO, registry: CollectorRegistry) -> None:
@@ -152,11 +159,18 @@ def _metrics(out: TextIO, registry: CollectorRegistry) -> None:
         {"model": "assistant", "backend": "student", "error_type": "http_5xx"},
     )
     fallbacks = registry.get_sample_value("distillgate_fallbacks_total", {"model": "assistant"})
-    _say(out, f"student 5xx errors: {errors or 0:.0f}; fallbacks to the teacher: {fallbacks or 0:.0f}")
+    _say(
+        out,
+        f"student 5xx errors: {errors or 0:.0f}; fallbacks to the teacher: {fallbacks or 0:.0f}",
+    )
     count = registry.get_sample_value("distillgate_overhead_seconds_count", {"model": "assistant"})
     total = registry.get_sample_value("distillgate_overhead_seconds_sum", {"model": "assistant"})
     if count:
-        _say(out, f"mean gateway overhead: {1000 * (total or 0) / count:.2f} ms over {count:.0f} requests")
+        _say(
+            out,
+            f"mean gateway overhead: {1000 * (total or 0) / count:.2f} ms "
+            f"over {count:.0f} requests",
+        )
 
 
 def _demo_config(student_url: str, teacher_url: str) -> str:

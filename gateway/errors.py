@@ -73,7 +73,9 @@ class ClientError(GatewayError):
 
 
 def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> bytes:
-    return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
+    return orjson.dumps(
+        {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    )
 
 
 def sse_error_event(message: str, type_: str, code: str) -> bytes:

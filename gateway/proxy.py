@@ -197,9 +197,13 @@ class Proxy:
         m.duration.labels(call.alias, route).observe(ended - call.started)
         if first_sent is not None:
             m.ttft.labels(call.alias, route).observe(first_sent - call.started)
-            m.overhead.labels(call.alias).observe(max(0.0, first_sent - call.started - call.upstream_wait))
+            m.overhead.labels(call.alias).observe(
+                max(0.0, first_sent - call.started - call.upstream_wait)
+            )
         else:
-            m.overhead.labels(call.alias).observe(max(0.0, ended - call.started - call.upstream_wait))
+            m.overhead.labels(call.alias).observe(
+                max(0.0, ended - call.started - call.upstream_wait)
+            )
 
     def _count_usage(self, call: _Call, usage: Mapping[str, object] | None) -> None:
         if not usage or call.route is None:
@@ -215,8 +219,12 @@ class Proxy:
         self._metrics.upstream_errors.labels(call.alias, target.value, error_type.value).inc()
         log.warning(
             "request_id=%s model=%s backend=%s upstream error=%s: %s",
-            call.request_id, call.alias, target.value, error_type.value, detail,
-        )  # fmt: skip
+            call.request_id,
+            call.alias,
+            target.value,
+            error_type.value,
+            detail,
+        )
 
     def _exhausted(self, call: _Call, failure: UpstreamFailure) -> Response:
         timeout = failure.error_type is UpstreamErrorType.TIMEOUT

@@ -49,7 +49,9 @@ class StreamRelay(Response):
         self.status_code = 200
         self.background = None
         self._stream = stream
-        self._headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self._start_headers = [
+            (k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
+        ]
         self._limit = capture_limit
         self._clock = clock
         self._on_done = on_done
@@ -76,7 +78,7 @@ class StreamRelay(Response):
 
     async def _pump(self, send: Send) -> None:
         out = self.outcome
-        await send({"type": "http.response.start", "status": 200, "headers": self._headers})
+        await send({"type": "http.response.start", "status": 200, "headers": self._start_headers})
         chunk = self._stream.first
         tail = b""
         try:

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 FINGERPRINT = "vllm-0.25.0-replay"
+MAX_MODEL_LEN = 4096
 _TOKEN = re.compile(r"\s*\S+")
 
 
@@ -131,16 +132,29 @@ class _Fake:
 
     async def models(self, request: Request) -> Response:
         perm = {
-            "id": f"modelperm-{secrets.token_hex(8)}", "object": "model_permission",
-            "created": self.created, "allow_create_engine": False, "allow_sampling": True,
-            "allow_logprobs": True, "allow_search_indices": False, "allow_view": True,
-            "allow_fine_tuning": False, "organization": "*", "group": None, "is_blocking": False,
-        }  # fmt: skip
+            "id": f"modelperm-{secrets.token_hex(8)}",
+            "object": "model_permission",
+            "created": self.created,
+            "allow_create_engine": False,
+            "allow_sampling": True,
+            "allow_logprobs": True,
+            "allow_search_indices": False,
+            "allow_view": True,
+            "allow_fine_tuning": False,
+            "organization": "*",
+            "group": None,
+            "is_blocking": False,
+        }
         model = {
-            "id": self.served_model, "object": "model", "created": self.created,
-            "owned_by": "vllm", "root": self.served_model, "parent": None,
-            "max_model_len": 4096, "permission": [perm],
-        }  # fmt: skip
+            "id": self.served_model,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "vllm",
+            "root": self.served_model,
+            "parent": None,
+            "max_model_len": MAX_MODEL_LEN,
+            "permission": [perm],
+        }
         return JSONResponse({"object": "list", "data": [model]})
 
     async def chat(self, request: Request) -> Response:
@@ -165,13 +179,17 @@ class _Fake:
             return _vllm_error(behavior.status, message, "InternalServerError", None, headers)
         answer = behavior.answer
         if answer is None:
-            answer = (self.book.lookup(first_user, turn) if self.book else None) or self.default_answer
+            answer = (
+                self.book.lookup(first_user, turn) if self.book else None
+            ) or self.default_answer
         tokens = tokenize(answer)
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         finish = "stop"
         if isinstance(max_tokens, int) and 0 < max_tokens < len(tokens):
             tokens, finish = tokens[:max_tokens], "length"
-        reply = _Reply(self.served_model, body, chat, tokens, finish, len(tokenize(prompt)), behavior)
+        reply = _Reply(
+            self.served_model, body, chat, tokens, finish, len(tokenize(prompt)), behavior
+        )
         if body.get("stream"):
             return StreamingResponse(
                 self._stream(reply), media_type="text/event-stream; charset=utf-8"
@@ -185,7 +203,8 @@ class _Fake:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            msg = "1 validation error:\n  {'type': 'json_invalid', 'loc': ('body', 1), 'msg': 'JSON decode error'}"
+            msg = "1 validation error:\n  {'type': 'json_invalid', 'loc': ('body', 1), 'msg': '"
+            msg += "JSON decode error'}"
             return {}, _vllm_error(400, msg, "Bad Request", "body.1")
         if not isinstance(body, dict):
             return {}, _vllm_error(400, "Input should be an object", "Bad Request", "body")
@@ -195,12 +214,22 @@ class _Fake:
             return body, _vllm_error(404, msg, "NotFoundError", "model")
         key = "messages" if chat else "prompt"
         if key not in body:
-            msg = f"1 validation error:\n  {{'type': 'missing', 'loc': ('body', '{key}'), 'msg': 'Field required'}}"
+            msg = "1 validation error:\n  {'type': 'missing', 'loc': ('body', '"
+            msg += f"{key}'), 'msg': 'Field required'}}"
             return body, _vllm_error(400, msg, "Bad Request", f"body.{key}")
         temperature = body.get("temperature")
         if isinstance(temperature, int | float) and temperature < 0:
-            msg = f"temperature must be non-negative, got {float(temperature)}. (parameter=temperature, value={float(temperature)})"
+            t = float(temperature)
+            msg = f"temperature must be non-negative, got {t}. (parameter=temperature, value={t})"
             return body, _vllm_error(400, msg, "BadRequestError", "temperature")
+        max_tokens = body.get("max_tokens")
+        if isinstance(max_tokens, int) and max_tokens > MAX_MODEL_LEN:
+            msg = (
+                f"max_tokens={max_tokens} cannot be greater than max_model_len=max_total_tokens="
+                f"{MAX_MODEL_LEN}. Please request fewer output tokens. "
+                f"(parameter=max_tokens, value={max_tokens})"
+            )
+            return body, _vllm_error(400, msg, "BadRequestError", "max_tokens")
         return body, None
 
     async def _hang(self) -> None:
@@ -267,26 +296,46 @@ class _Reply:
         if self.chat:
             choices = [self._chat_choice(i, text) for i in range(self.n)]
             return {
-                "id": f"chatcmpl-{self.id}", "object": "chat.completion", "created": self.created,
-                "model": self.model, "choices": choices, "service_tier": None,
-                "system_fingerprint": FINGERPRINT, "usage": self.usage(details=True),
-                "prompt_logprobs": None, "prompt_token_ids": None, "prompt_text": None,
-                "kv_transfer_params": None, "metrics": None,
-            }  # fmt: skip
+                "id": f"chatcmpl-{self.id}",
+                "object": "chat.completion",
+                "created": self.created,
+                "model": self.model,
+                "choices": choices,
+                "service_tier": None,
+                "system_fingerprint": FINGERPRINT,
+                "usage": self.usage(details=True),
+                "prompt_logprobs": None,
+                "prompt_token_ids": None,
+                "prompt_text": None,
+                "kv_transfer_params": None,
+                "metrics": None,
+            }
         choices = [
             {
-                "index": i, "text": text, "logprobs": self._completion_logprobs(),
-                "finish_reason": self.finish, "stop_reason": None, "token_ids": None,
-                "prompt_logprobs": None, "prompt_token_ids": None, "routed_experts": None,
-            }  # fmt: skip
+                "index": i,
+                "text": text,
+                "logprobs": self._completion_logprobs(),
+                "finish_reason": self.finish,
+                "stop_reason": None,
+                "token_ids": None,
+                "prompt_logprobs": None,
+                "prompt_token_ids": None,
+                "routed_experts": None,
+            }
             for i in range(self.n)
         ]
         return {
-            "id": f"cmpl-{self.id}", "object": "text_completion", "created": self.created,
-            "model": self.model, "choices": choices, "service_tier": None,
-            "system_fingerprint": FINGERPRINT, "usage": self.usage(details=True),
-            "kv_transfer_params": None, "metrics": None,
-        }  # fmt: skip
+            "id": f"cmpl-{self.id}",
+            "object": "text_completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+            "service_tier": None,
+            "system_fingerprint": FINGERPRINT,
+            "usage": self.usage(details=True),
+            "kv_transfer_params": None,
+            "metrics": None,
+        }
 
     def events(self) -> list[dict[str, Any]]:
         head = {
@@ -298,9 +347,19 @@ class _Reply:
         out: list[dict[str, Any]] = []
         if self.chat:
             out += [
-                {**head, "choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
-                 "logprobs": None, "finish_reason": None}],
-                 "prompt_token_ids": None, "prompt_text": None}  # fmt: skip
+                {
+                    **head,
+                    "choices": [
+                        {
+                            "index": i,
+                            "delta": {"role": "assistant", "content": ""},
+                            "logprobs": None,
+                            "finish_reason": None,
+                        }
+                    ],
+                    "prompt_token_ids": None,
+                    "prompt_text": None,
+                }
                 for i in range(self.n)
             ]
         last = len(self.tokens) - 1
@@ -315,17 +374,26 @@ class _Reply:
 
     def _chat_choice(self, index: int, text: str) -> dict[str, Any]:
         message = {
-            "role": "assistant", "content": text, "refusal": None, "annotations": None,
-            "audio": None, "function_call": None, "reasoning": None,
-        }  # fmt: skip
+            "role": "assistant",
+            "content": text,
+            "refusal": None,
+            "annotations": None,
+            "audio": None,
+            "function_call": None,
+            "reasoning": None,
+        }
         logprobs = None
         if self.body.get("logprobs"):
             logprobs = {"content": [self._token_logprob(t) for t in self.tokens]}
         return {
-            "index": index, "message": message, "logprobs": logprobs,
-            "finish_reason": self.finish, "stop_reason": None, "token_ids": None,
+            "index": index,
+            "message": message,
+            "logprobs": logprobs,
+            "finish_reason": self.finish,
+            "stop_reason": None,
+            "token_ids": None,
             "routed_experts": None,
-        }  # fmt: skip
+        }
 
     def _chunk_choice(self, index: int, token: str, last: bool) -> dict[str, Any]:
         if self.chat:
@@ -333,18 +401,24 @@ class _Reply:
             if self.body.get("logprobs"):
                 logprobs = {"content": [self._token_logprob(token)]}
             choice: dict[str, Any] = {
-                "index": index, "delta": {"content": token}, "logprobs": logprobs,
+                "index": index,
+                "delta": {"content": token},
+                "logprobs": logprobs,
                 "finish_reason": self.finish if last else None,
-            }  # fmt: skip
+            }
             if last:
                 choice["stop_reason"] = None
             choice["token_ids"] = None
             return choice
         return {
-            "index": index, "text": token, "logprobs": None,
-            "finish_reason": self.finish if last else None, "stop_reason": None,
-            "prompt_token_ids": None, "token_ids": None,
-        }  # fmt: skip
+            "index": index,
+            "text": token,
+            "logprobs": None,
+            "finish_reason": self.finish if last else None,
+            "stop_reason": None,
+            "prompt_token_ids": None,
+            "token_ids": None,
+        }
 
     def _token_logprob(self, token: str) -> dict[str, Any]:
         lp = self.behavior.logprob
@@ -379,11 +453,11 @@ def _prompt_of(body: dict[str, Any], chat: bool) -> tuple[str, str, int]:
         prompt = body.get("prompt")
         text = prompt if isinstance(prompt, str) else " ".join(map(str, prompt or []))
         return text, text, 0
-    users = [
-        m.get("content") if isinstance(m.get("content"), str) else ""
-        for m in body.get("messages") or []
-        if isinstance(m, dict) and m.get("role") == "user"
-    ]
+    users: list[str] = []
+    for m in body.get("messages") or []:
+        if isinstance(m, dict) and m.get("role") == "user":
+            content = m.get("content")
+            users.append(content if isinstance(content, str) else "")
     if not users:
         return "", "", 0
     return users[-1], users[0], len(users) - 1

@@ -26,7 +26,9 @@ class ParsedRequest:
     stream: bool
 
 
-async def read_limited(chunks: AsyncIterator[bytes], content_length: str | None, limit: int) -> bytes:
+async def read_limited(
+    chunks: AsyncIterator[bytes], content_length: str | None, limit: int
+) -> bytes:
     """Read the whole body, refusing anything over `limit` bytes without buffering it."""
     if content_length is not None and content_length.isdigit() and int(content_length) > limit:
         raise _too_large(limit)
@@ -75,7 +77,11 @@ def features(request: ParsedRequest) -> Features:
         text = "\n".join(_message_text(m) for m in body["messages"] if m.get("role") == "user")
     else:
         prompt = body["prompt"]
-        text = prompt if isinstance(prompt, str) else "\n".join(p for p in prompt if isinstance(p, str))
+        text = (
+            prompt
+            if isinstance(prompt, str)
+            else "\n".join(p for p in prompt if isinstance(p, str))
+        )
     fmt = body.get("response_format")
     json_mode = isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
     return Features(

@@ -11,7 +11,9 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
-def uvicorn_config(app: ASGIApp, host: str, port: int, *, log_level: str = "info") -> uvicorn.Config:
+def uvicorn_config(
+    app: ASGIApp, host: str, port: int, *, log_level: str = "info"
+) -> uvicorn.Config:
     """uvloop and httptools when installed (they are, with uvicorn[standard]); no access log."""
     return uvicorn.Config(
         app,

@@ -1,4 +1,4 @@
-"""Pooled HTTP clients for one OpenAI-compatible upstream, with failures sorted into a closed set."""
+"""Pooled HTTP clients for one OpenAI-compatible upstream; failures sorted into a closed set."""
 
 from __future__ import annotations
 
@@ -92,7 +92,9 @@ class Upstream:
             raise _failure(exc) from exc
         return UpstreamReply(response.status_code, _relayed_headers(response), response.content)
 
-    async def open_stream(self, path: str, body: bytes, request_id: str) -> OpenStream | UpstreamReply:
+    async def open_stream(
+        self, path: str, body: bytes, request_id: str
+    ) -> OpenStream | UpstreamReply:
         """Send a streaming request and wait for its first chunk.
 
         A non-200 answer comes back whole as an UpstreamReply. Nothing has reached the

@@ -1,0 +1,51 @@
+"""Process helpers for the benchmarks: free ports, a fake upstream, waiting for /healthz."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+# A zero-latency vLLM-wire upstream (the project's fake) under uvicorn with uvloop/httptools.
+_UPSTREAM = """
+import sys, uvicorn
+from gateway.replay_upstream import Behavior, Script, create_fake_app
+app = create_fake_app("student", script=Script(default=Behavior(answer=sys.argv[2])))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def upstream_cmd(port: int, answer: str = "Hello! How can I help you today?") -> list[str]:
+    return [sys.executable, "-c", _UPSTREAM, str(port), answer]
+
+
+@contextmanager
+def spawn(cmd: list[str], port: int, health: str = "/healthz") -> Iterator[subprocess.Popen[bytes]]:
+    """Start `cmd`, wait until it answers on `port`, stop it at the end."""
+    proc = subprocess.Popen(cmd)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}{health}", timeout=1)
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{cmd[:3]} did not start") from None
+                time.sleep(0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

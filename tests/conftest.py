@@ -1,0 +1,116 @@
+"""Shared fixtures: a gateway between two fake vLLM upstreams, all on real loopback sockets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import openai
+import pytest
+from prometheus_client import CollectorRegistry
+
+from gateway import config as config_mod
+from gateway.app import create_app
+from gateway.auth import Authenticator
+from gateway.replay_upstream import FakeState, Script, create_fake_app
+from tests.fakes.servers import ServerThread
+
+DATA = Path(__file__).parent / "data"
+
+
+@dataclass
+class Stack:
+    """A running gateway with its two fakes; scripts and states can be changed mid-test."""
+
+    url: str
+    registry: CollectorRegistry
+    student_script: Script
+    teacher_script: Script
+    student: FakeState
+    teacher: FakeState
+    student_server: ServerThread
+    teacher_server: ServerThread
+    api_key: str = "unused"
+    _clients: list[openai.OpenAI] = field(default_factory=list)
+
+    def client(self, **kwargs: object) -> openai.OpenAI:
+        options: dict[str, object] = {"api_key": self.api_key, "max_retries": 0, "timeout": 20}
+        options.update(kwargs)
+        c = openai.OpenAI(base_url=self.url + "/v1", **options)  # type: ignore[arg-type]
+        self._clients.append(c)
+        return c
+
+    def async_client(self, **kwargs: object) -> openai.AsyncOpenAI:
+        options: dict[str, object] = {"api_key": self.api_key, "max_retries": 0, "timeout": 20}
+        options.update(kwargs)
+        return openai.AsyncOpenAI(base_url=self.url + "/v1", **options)  # type: ignore[arg-type]
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.registry.get_sample_value(name, labels) or 0.0
+
+    def wait_for(self, check: Callable[[], bool], timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return True
+            time.sleep(0.01)
+        return check()
+
+
+StackFactory = Callable[..., Stack]
+
+
+def gateway_yaml(student_url: str, teacher_url: str, student_timeout: float = 10.0) -> str:
+    return f"""
+models:
+  assistant:
+    student: {{base_url: "{student_url}/v1", model: student, timeout_s: {student_timeout}}}
+    teacher: {{base_url: "{teacher_url}/v1", model: teacher, timeout_s: 10}}
+server:
+  max_body_bytes: 65536
+"""
+
+
+@pytest.fixture
+def make_stack() -> Iterator[StackFactory]:
+    servers: list[ServerThread] = []
+    stacks: list[Stack] = []
+
+    def build(
+        *,
+        student_timeout: float = 10.0,
+        api_keys: tuple[str, ...] = (),
+        admin_key: str | None = None,
+    ) -> Stack:
+        student_script, teacher_script = Script(), Script()
+        student_state, teacher_state = FakeState(), FakeState()
+        s = ServerThread(create_fake_app("student", script=student_script, state=student_state))
+        t = ServerThread(create_fake_app("teacher", script=teacher_script, state=teacher_state))
+        servers.extend([s, t])
+        yaml_text = gateway_yaml(s.start(), t.start(), student_timeout)
+        loaded = config_mod.parse(yaml_text.encode(), {}, "<test>")
+        registry = CollectorRegistry()
+        app = create_app(loaded, Authenticator(api_keys, admin_key), registry=registry)
+        g = ServerThread(app)
+        servers.append(g)
+        stack = Stack(
+            g.start(), registry, student_script, teacher_script, student_state, teacher_state, s, t
+        )
+        if api_keys:
+            stack.api_key = api_keys[0]
+        stacks.append(stack)
+        return stack
+
+    yield build
+    for stack in stacks:
+        for c in stack._clients:
+            c.close()
+    for server in reversed(servers):
+        server.stop()
+
+
+@pytest.fixture
+def stack(make_stack: StackFactory) -> Stack:
+    return make_stack()

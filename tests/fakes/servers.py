@@ -1,0 +1,58 @@
+"""Runs ASGI apps on real loopback sockets in background threads, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from gateway.server import bind_loopback, uvicorn_config
+
+
+class ServerThread:
+    """`with ServerThread(app) as url:` serves `app` under uvicorn until the block ends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        sock = bind_loopback()
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn_config(self._app, "127.0.0.1", port, log_level="warning"))
+        thread = threading.Thread(
+            target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.005)
+        self._server, self._thread = server, thread
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+        self._server = self._thread = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,128 @@
+"""Config loading: env references, validation with key paths, secrets from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway import config as config_mod
+from gateway import envsubst
+from gateway.cli import main
+
+EXAMPLES = Path(__file__).parent.parent.parent / "examples"
+GOOD = """
+models:
+  assistant:
+    student: {base_url: "${STUDENT_URL}", model: s}
+    teacher: {base_url: "${TEACHER_URL:-http://teacher:8000/v1}", model: t, api_key_env: TKEY}
+"""
+
+
+@pytest.mark.parametrize(
+    ("value", "env", "want", "problems"),
+    [
+        ("${A}", {"A": "x"}, "x", 0),
+        ("pre-${A}-post", {"A": "x"}, "pre-x-post", 0),
+        ("${A:-dflt}", {}, "dflt", 0),
+        ("${A:-dflt}", {"A": ""}, "dflt", 0),
+        ("${A}", {"A": ""}, "", 0),
+        ("${A}", {}, "", 1),
+        ("${A}${B}", {"A": "$", "B": "{C}"}, "${C}", 0),  # expanded once, not twice
+        ("no refs $HOME", {}, "no refs $HOME", 0),
+    ],
+)
+def test_env_references(value: str, env: dict[str, str], want: str, problems: int) -> None:
+    found: list[str] = []
+    assert envsubst.expand({"k": [value]}, env, found) == {"k": [want]}
+    assert len(found) == problems
+    if problems:
+        assert found[0].startswith("k.0: environment variable")
+
+
+def test_good_config_resolves_urls_and_keys() -> None:
+    env = {"STUDENT_URL": "http://student:8000/v1/", "TKEY": "sk-secret"}
+    loaded = config_mod.parse(GOOD.encode(), env)
+    pair = loaded.settings.models["assistant"]
+    assert pair.student.base_url == "http://student:8000/v1"  # trailing slash dropped
+    assert pair.teacher.base_url == "http://teacher:8000/v1"
+    assert loaded.api_keys[("assistant", "teacher")] == "sk-secret"
+    assert loaded.api_keys[("assistant", "student")] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        (
+            GOOD,
+            {"TKEY": "k"},
+            "models.assistant.student.base_url: environment variable STUDENT_URL is not set",
+        ),
+        (
+            GOOD,
+            {"STUDENT_URL": "http://s:1/v1"},
+            "models.assistant.teacher.api_key_env: environment variable TKEY is not set",
+        ),
+        (
+            GOOD.replace("model: s", "model: s, timeout_s: -1"),
+            {"STUDENT_URL": "http://s:1", "TKEY": "k"},
+            "models.assistant.student.timeout_s: Input should be greater than 0",
+        ),
+        (
+            GOOD.replace("model: s", "model: s, colour: red"),
+            {"STUDENT_URL": "http://s:1", "TKEY": "k"},
+            "models.assistant.student.colour: Extra inputs are not permitted",
+        ),
+        (
+            GOOD,
+            {"STUDENT_URL": "student:8000", "TKEY": "k"},
+            "models.assistant.student.base_url: Value error, must be an http:// or https:// URL",
+        ),
+        ("models: {}\n", {}, "models: Dictionary should have at least 1 item"),
+        (
+            "models:\n  a:\n    student: {base_url: 'http://x:1', model: m}\n",
+            {},
+            "models.a.teacher: Field required",
+        ),
+        ("models: [unclosed\n", {}, "<yaml>: line 2, column 1"),
+        ("- a list\n", {}, "<root>: must be a mapping"),
+    ],
+)
+def test_problems_name_their_key_path(text: str, env: dict[str, str], expected: str) -> None:
+    with pytest.raises(config_mod.ConfigError) as info:
+        config_mod.parse(text.encode(), env)
+    assert any(p.startswith(expected) for p in info.value.problems), info.value.problems
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = GOOD.replace("model: s", "model: s, timeout_s: 0, clients: 0")
+    with pytest.raises(config_mod.ConfigError) as info:
+        config_mod.parse(text.encode(), {"STUDENT_URL": "http://s:1"})
+    paths = sorted(p.split(":")[0] for p in info.value.problems)
+    assert paths == [
+        "models.assistant.student.clients",
+        "models.assistant.student.timeout_s",
+        "models.assistant.teacher.api_key_env",
+    ]
+
+
+def test_check_config_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STUDENT_URL", "http://student:8000/v1")
+    monkeypatch.setenv("TEACHER_URL", "http://teacher:8000/v1")
+    assert main(["check-config", str(EXAMPLES / "minimal.yaml")]) == 0
+    assert "OK (models: assistant" in capsys.readouterr().out
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(GOOD.replace("model: t,", "model: t, timeout_s: soon,"))
+    monkeypatch.delenv("STUDENT_URL")
+    assert main(["check-config", str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert "4 problem(s)" in err
+    assert "models.assistant.student.base_url: environment variable STUDENT_URL is not set" in err
+    assert "models.assistant.teacher.timeout_s: Input should be a valid number" in err
+    assert "api_key_env: environment variable TKEY is not set" in err
+
+    assert main(["check-config", str(tmp_path / "missing.yaml")]) == 1
+    assert "<file>: cannot read" in capsys.readouterr().err
