@@ -171,7 +171,8 @@ class Proxy:
             background=BackgroundTask(self._reply_done, call, answer),
         )
 
-    def _reply_done(self, call: _Call, answer: UpstreamReply) -> None:
+    async def _reply_done(self, call: _Call, answer: UpstreamReply) -> None:
+        # async on purpose: Starlette runs a sync background task in a worker thread.
         assert call.route is not None
         self._record(call, answer.status, self._clock(), first_sent=None)
         if answer.status == 200:
