@@ -16,14 +16,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway import router_setup
+from gateway.accounting import Accounting
 from gateway.auth import Authenticator
 from gateway.config import LoadedConfig, Settings
 from gateway.errors import ClientError, ClientErrorType, GatewayError
 from gateway.metrics import GatewayMetrics
-from gateway.proxy import AliasUpstreams, Proxy
+from gateway.proxy import AliasUpstreams, Limits, Proxy
 from gateway.request_body import Endpoint
+from gateway.router_setup import RouterParts
 from gateway.upstream import Upstream
-from router.policy import Policy
 
 log = logging.getLogger("distillgate.app")
 
@@ -82,8 +84,13 @@ def create_app(
     registry: CollectorRegistry | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    router: RouterParts | None = None,
 ) -> FastAPI:
-    """Build the ASGI app. `transport` replaces the network for every upstream client (tests)."""
+    """Build the ASGI app.
+
+    `transport` replaces the network for every upstream client (tests); `router` is a
+    policy and trained classifier built from this config (else trained at start-up).
+    """
     settings = config.settings
     registry = registry if registry is not None else CollectorRegistry()
     metrics = GatewayMetrics(registry)
@@ -96,14 +103,20 @@ def create_app(
                 student=Upstream(pair.student, config.api_keys[(alias, "student")], transport),
                 teacher=Upstream(pair.teacher, config.api_keys[(alias, "teacher")], transport),
             )
-        runtime.proxy = Proxy(
-            runtime.aliases,
-            metrics,
-            auth,
-            Policy(),
-            _no_breakers,
+        parts = router or router_setup.build(settings.routing, config.base_dir)
+        limits = Limits(
             settings.server.max_body_bytes,
             settings.server.stream_capture_bytes,
+            settings.routing.escalation.commit_tokens,
+        )
+        runtime.proxy = Proxy(
+            runtime.aliases,
+            Accounting(metrics, clock),
+            auth,
+            parts.policy,
+            parts.classifier,
+            _no_breakers,
+            limits,
             clock,
         )
         runtime.started_at = int(time.time())

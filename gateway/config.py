@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway import envsubst
+from router.types import Risk, RouteMode
+
+DATA = Path(__file__).parent / "data"
+DEFAULT_ROUTING = DATA / "router" / "default_routing.yaml"
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 
@@ -56,9 +61,60 @@ class ServerSettings(_Strict):
     readiness_timeout_s: PositiveFloat = 2.0
 
 
+class CategorySettings(_Strict):
+    """One risk category: how it is routed, its acceptable gap, how it is recognised."""
+
+    risk: Risk
+    route: RouteMode
+    max_gap: float = Field(default=0.2, ge=0, le=1)
+    shadow_rate: float = Field(default=0.05, ge=0, le=1)
+    keywords: list[str] = Field(default_factory=list)
+    # Escalation checks on the student's answer (null: not checked).
+    min_mean_logprob: float | None = Field(default=None, le=0)
+    min_low_logprob: float | None = Field(default=None, le=0)
+    escalate_on_refusal: bool = False
+
+    @field_validator("keywords")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for word in value:
+            try:
+                re.compile(word)
+            except re.error as exc:
+                raise ValueError(f"keyword {word!r} is not a valid pattern: {exc}") from None
+        return value
+
+
+class EscalationSettings(_Strict):
+    low_quantile: float = Field(default=0.1, gt=0, lt=1)
+    commit_tokens: int = Field(default=0, ge=0, le=512)
+
+
+class RoutingSettings(_Strict):
+    default_category: str = "general"
+    ambiguity_margin: float = Field(default=0.15, ge=0, le=1)
+    high_risk_signal: float = Field(default=0.25, gt=0, le=1)
+    min_confidence: float = Field(default=0.0, ge=0, le=1)
+    keyword_signals: bool = True
+    keyword_boost: float = Field(default=1.5, ge=0, le=20)
+    allow_route_header: bool = False
+    examples_file: str | None = None
+    escalation: EscalationSettings = EscalationSettings()
+    categories: dict[str, CategorySettings] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> RoutingSettings:
+        if self.default_category not in self.categories:
+            raise ValueError(
+                f"default_category {self.default_category!r} is not one of the categories"
+            )
+        return self
+
+
 class Settings(_Strict):
     models: dict[str, AliasSettings] = Field(min_length=1)
     server: ServerSettings = ServerSettings()
+    routing: RoutingSettings
 
     @field_validator("models")
     @classmethod
@@ -85,6 +141,7 @@ class LoadedConfig:
     settings: Settings
     api_keys: Mapping[tuple[str, str], str | None]  # (alias, "student"|"teacher") -> key
     digest: str  # sha256 of the file's bytes, for logs and the config info metric
+    base_dir: Path = Path()  # relative paths in the file (examples_file) start here
 
 
 def load(path: str | Path, environ: Mapping[str, str]) -> LoadedConfig:
@@ -94,7 +151,8 @@ def load(path: str | Path, environ: Mapping[str, str]) -> LoadedConfig:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(source, [f"<file>: cannot read: {exc.strerror or exc}"]) from exc
-    return parse(raw, environ, source)
+    loaded = parse(raw, environ, source)
+    return LoadedConfig(loaded.settings, loaded.api_keys, loaded.digest, Path(path).parent)
 
 
 def parse(raw: bytes, environ: Mapping[str, str], source: str = "<config>") -> LoadedConfig:
@@ -105,6 +163,7 @@ def parse(raw: bytes, environ: Mapping[str, str], source: str = "<config>") -> L
     if not isinstance(data, dict):
         raise ConfigError(source, ["<root>: must be a mapping with at least the key 'models'"])
     problems: list[str] = []
+    data.setdefault("routing", default_routing())
     data = envsubst.expand(data, environ, problems)
     keys = _api_keys(data, environ, problems)
     try:
@@ -116,6 +175,12 @@ def parse(raw: bytes, environ: Mapping[str, str], source: str = "<config>") -> L
     if problems:
         raise ConfigError(source, problems)
     return LoadedConfig(settings, keys, hashlib.sha256(raw).hexdigest())
+
+
+def default_routing() -> dict[str, Any]:
+    """The shipped routing section (gateway/data/router/default_routing.yaml)."""
+    loaded: dict[str, Any] = yaml.safe_load(DEFAULT_ROUTING.read_text())
+    return loaded
 
 
 def _api_keys(

@@ -71,6 +71,19 @@ class GatewayMetrics:
             ["model"],
             registry=registry,
         )
+        self.decisions = Counter(
+            "distillgate_route_decisions",
+            "Routing decisions, by model alias, risk category, target and reason.",
+            ["model", "category", "route", "reason"],
+            registry=registry,
+        )
+        self.escalations = Counter(
+            "distillgate_escalations",
+            "Student answers handed to the teacher after a check, by category and signal "
+            "(low_confidence, student_refusal).",
+            ["model", "category", "reason"],
+            registry=registry,
+        )
         self.client_disconnects = Counter(
             "distillgate_client_disconnects",
             "Streams the client closed before the end; the upstream request was cancelled.",

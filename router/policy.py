@@ -1,28 +1,84 @@
-"""The routing decision: a pure function over request features, policy and breaker state."""
+"""The routing decision: a pure function over the classification, the policy and breaker state."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from router.types import Decision, Features, Reason, Target
+from router.classifier import Classification
+from router.types import CategoryPolicy, Decision, Policy, Reason, Risk, RouteMode, Target
 
-DEFAULT_CATEGORY = "general"
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    default_target: Target = Target.STUDENT
+_RISK_ORDER = {Risk.LOW: 0, Risk.MEDIUM: 1, Risk.HIGH: 2}
 
 
-def decide(features: Features, policy: Policy, state: Mapping[str, str]) -> Decision:
-    """Pick the upstream for one request.
+def decide(
+    classification: Classification,
+    policy: Policy,
+    state: Mapping[str, str],
+    forced: Target | None = None,
+) -> Decision:
+    """Pick the upstream for one request; every branch names its reason.
 
-    `state` maps a category to its breaker state ("open", "closed", "insufficient");
-    an open breaker sends the category to the teacher.
+    Order: a forced route (when the policy allows it), the category's own route, its
+    breaker, a high-risk signal from any other category, an ambiguous top two, else the
+    student with the category's escalation checks. `state` maps a category to its breaker
+    state ("open", "closed", "insufficient").
     """
-    del features  # classification arrives with the risk-category router
-    category = DEFAULT_CATEGORY
-    if state.get(category) == "open":
-        return Decision(Target.TEACHER, category, Reason.BREAKER_OPEN)
-    return Decision(policy.default_target, category, Reason.POLICY)
+    ranked = classification.ranked()
+    name, p1 = ranked[0] if ranked else (policy.default_category, 1.0)
+    p2 = ranked[1][1] if len(ranked) > 1 else 0.0
+    if p1 < policy.min_confidence and not classification.keyword_hits:
+        # No category stands out and no keyword fired: too little to go on, so the prompt
+        # is handled as the default category rather than as ambiguous.
+        ranked, name = [], policy.default_category
+    category = policy.categories.get(name) or policy.categories[policy.default_category]
+    made = _Maker(category, p1, p1 - p2)
+    if forced is not None and policy.allow_forced_route:
+        return made(forced, Reason.FORCED)
+    if category.route is RouteMode.TEACHER:
+        return made(Target.TEACHER, Reason.POLICY)
+    if state.get(category.name) == "open":
+        return made(Target.TEACHER, Reason.BREAKER_OPEN)
+    if _high_risk_signal(classification, policy, category):
+        return made(Target.TEACHER, Reason.AMBIGUOUS)
+    if len(ranked) > 1 and p1 - p2 < policy.ambiguity_margin:
+        runner_up = policy.categories.get(ranked[1][0])
+        if runner_up is not None and _riskier(runner_up, category):
+            return made(Target.TEACHER, Reason.AMBIGUOUS)
+    return made(Target.STUDENT, Reason.POLICY)
+
+
+class _Maker:
+    def __init__(self, category: CategoryPolicy, probability: float, margin: float) -> None:
+        self.category, self.probability, self.margin = category, probability, margin
+
+    def __call__(self, target: Target, reason: Reason) -> Decision:
+        rule = self.category.escalation if target is Target.STUDENT else None
+        return Decision(
+            target,
+            self.category.name,
+            reason,
+            probability=self.probability,
+            margin=self.margin,
+            escalation=rule if rule is not None and rule.active else None,
+        )
+
+
+def _high_risk_signal(c: Classification, policy: Policy, chosen: CategoryPolicy) -> bool:
+    """A high-risk category that is not the chosen one still looks likely, or its keywords hit."""
+    for name, category in policy.categories.items():
+        if category.risk is not Risk.HIGH or name == chosen.name:
+            continue
+        if category.route is RouteMode.STUDENT:
+            continue  # the operator trusts the student with it
+        if c.probabilities.get(name, 0.0) >= policy.high_risk_signal:
+            return True
+        if policy.keyword_signals and name in c.keyword_hits:
+            return True
+    return False
+
+
+def _riskier(runner_up: CategoryPolicy, chosen: CategoryPolicy) -> bool:
+    """An ambiguous top two matters only when the runner-up would be handled more carefully."""
+    return _RISK_ORDER[runner_up.risk] > _RISK_ORDER[chosen.risk] or (
+        runner_up.route is RouteMode.TEACHER and chosen.route is not RouteMode.TEACHER
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -27,6 +28,20 @@ class Reason(StrEnum):
     FORCED = "forced"
 
 
+class Risk(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class RouteMode(StrEnum):
+    """`auto`: the student serves unless the category's breaker is open."""
+
+    STUDENT = "student"
+    TEACHER = "teacher"
+    AUTO = "auto"
+
+
 @dataclass(frozen=True, slots=True)
 class Features:
     """What the router may look at: derived once from the parsed request body."""
@@ -39,8 +54,52 @@ class Features:
 
 
 @dataclass(frozen=True, slots=True)
+class EscalationRule:
+    """When a student answer in a category goes to the teacher instead (None: not checked)."""
+
+    min_mean_logprob: float | None = None
+    min_low_logprob: float | None = None  # the `low_quantile` quantile of token logprobs
+    on_refusal: bool = False
+    low_quantile: float = 0.1
+
+    @property
+    def needs_logprobs(self) -> bool:
+        return self.min_mean_logprob is not None or self.min_low_logprob is not None
+
+    @property
+    def active(self) -> bool:
+        return self.needs_logprobs or self.on_refusal
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryPolicy:
+    name: str
+    risk: Risk
+    route: RouteMode
+    max_gap: float = 0.2
+    shadow_rate: float = 0.05
+    escalation: EscalationRule = EscalationRule()
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The routing policy: plain values, built from the config by the gateway."""
+
+    categories: Mapping[str, CategoryPolicy]
+    default_category: str = "general"
+    ambiguity_margin: float = 0.15
+    high_risk_signal: float = 0.3
+    min_confidence: float = 0.0
+    keyword_signals: bool = True
+    allow_forced_route: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     target: Target
     category: str
     reason: Reason
+    probability: float = 1.0  # the classifier's probability of `category`
+    margin: float = 1.0  # its lead over the runner-up
+    escalation: EscalationRule | None = None  # checks on the student's answer, if it serves
     shadow: bool = False

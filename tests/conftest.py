@@ -12,9 +12,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway import config as config_mod
+from gateway import router_setup
 from gateway.app import create_app
 from gateway.auth import Authenticator
 from gateway.replay_upstream import FakeState, Script, create_fake_app
+from gateway.router_setup import RouterParts
 from tests.fakes.servers import ServerThread
 
 DATA = Path(__file__).parent / "data"
@@ -73,8 +75,15 @@ server:
 """
 
 
+@pytest.fixture(scope="session")
+def router_parts() -> RouterParts:
+    """The default routing section's policy and classifier, trained once for all tests."""
+    loaded = config_mod.parse(gateway_yaml("http://s:1", "http://t:1").encode(), {}, "<test>")
+    return router_setup.build(loaded.settings.routing)
+
+
 @pytest.fixture
-def make_stack() -> Iterator[StackFactory]:
+def make_stack(router_parts: RouterParts) -> Iterator[StackFactory]:
     servers: list[ServerThread] = []
     stacks: list[Stack] = []
 
@@ -83,16 +92,20 @@ def make_stack() -> Iterator[StackFactory]:
         student_timeout: float = 10.0,
         api_keys: tuple[str, ...] = (),
         admin_key: str | None = None,
+        routing_yaml: str = "",
     ) -> Stack:
         student_script, teacher_script = Script(), Script()
         student_state, teacher_state = FakeState(), FakeState()
         s = ServerThread(create_fake_app("student", script=student_script, state=student_state))
         t = ServerThread(create_fake_app("teacher", script=teacher_script, state=teacher_state))
         servers.extend([s, t])
-        yaml_text = gateway_yaml(s.start(), t.start(), student_timeout)
+        yaml_text = gateway_yaml(s.start(), t.start(), student_timeout) + routing_yaml
         loaded = config_mod.parse(yaml_text.encode(), {}, "<test>")
         registry = CollectorRegistry()
-        app = create_app(loaded, Authenticator(api_keys, admin_key), registry=registry)
+        parts = None if routing_yaml else router_parts
+        app = create_app(
+            loaded, Authenticator(api_keys, admin_key), registry=registry, router=parts
+        )
         g = ServerThread(app)
         servers.append(g)
         stack = Stack(

@@ -1,0 +1,61 @@
+"""Builds the router's plain-value policy and trained classifier from the routing settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.config import DATA, RoutingSettings
+from router.classifier import HashedLinearClassifier, KeywordRules, train
+from router.types import CategoryPolicy, EscalationRule, Policy
+
+SHIPPED_EXAMPLES = DATA / "router" / "examples.tsv"
+
+
+@dataclass(frozen=True)
+class RouterParts:
+    policy: Policy
+    classifier: HashedLinearClassifier
+
+
+def build(routing: RoutingSettings, base_dir: Path | None = None) -> RouterParts:
+    """Train on the shipped examples whose category is configured, plus `examples_file`."""
+    categories = tuple(routing.categories)
+    examples = [e for e in read_examples(SHIPPED_EXAMPLES) if e[0] in routing.categories]
+    if routing.examples_file:
+        extra = Path(routing.examples_file)
+        examples += read_examples(extra if extra.is_absolute() else (base_dir or Path()) / extra)
+    rules = KeywordRules.compile({n: c.keywords for n, c in routing.categories.items()})
+    classifier = train(examples, categories, rules, keyword_boost=routing.keyword_boost)
+    return RouterParts(policy(routing), classifier)
+
+
+def policy(routing: RoutingSettings) -> Policy:
+    quantile = routing.escalation.low_quantile
+    return Policy(
+        categories={
+            name: CategoryPolicy(
+                name=name,
+                risk=c.risk,
+                route=c.route,
+                max_gap=c.max_gap,
+                shadow_rate=c.shadow_rate,
+                escalation=EscalationRule(
+                    c.min_mean_logprob, c.min_low_logprob, c.escalate_on_refusal, quantile
+                ),
+            )
+            for name, c in routing.categories.items()
+        },
+        default_category=routing.default_category,
+        ambiguity_margin=routing.ambiguity_margin,
+        high_risk_signal=routing.high_risk_signal,
+        min_confidence=routing.min_confidence,
+        keyword_signals=routing.keyword_signals,
+        allow_forced_route=routing.allow_route_header,
+    )
+
+
+def read_examples(path: Path) -> list[tuple[str, str]]:
+    """TSV with a header: category<TAB>prompt."""
+    lines = path.read_text().splitlines()[1:]
+    return [(c.strip(), p.strip()) for c, _, p in (line.partition("\t") for line in lines) if p]
