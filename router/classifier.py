@@ -86,8 +86,8 @@ def train(
     *,
     keyword_boost: float = 1.5,
     epochs: int = 300,
-    learning_rate: float = 2.0,
-    l2: float = 1e-4,
+    learning_rate: float = 16.0,
+    l2: float = 1e-5,
 ) -> HashedLinearClassifier:
     """Fit on (category, prompt) pairs with full-batch gradient descent; deterministic."""
     position = {c: i for i, c in enumerate(categories)}
