@@ -8,12 +8,14 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
 from gateway import config as config_mod
 from gateway.app import create_app
 from gateway.auth import Authenticator
+from gateway.prompt_files import PromptFileError
 from gateway.server import uvicorn_config
 
 
@@ -51,7 +53,54 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--questions", type=int, default=80, help="how many MT-Bench questions")
     demo.add_argument("--concurrency", type=int, default=8)
     demo.set_defaults(run=_demo)
+    evaluate = sub.add_parser("route-eval", help="how the router sends a prompt file")
+    evaluate.add_argument("--config", help="config file (default: the shipped routing section)")
+    evaluate.add_argument("--prompts", required=True, help="CSV or JSONL prompts")
+    evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    evaluate.set_defaults(run=_route_eval)
+
+    cal = sub.add_parser("calibrate", help="propose thresholds for a target teacher share")
+    cal.add_argument("--config", help="config file (default: the shipped routing section)")
+    cal.add_argument("--prompts", required=True, help="CSV or JSONL prompts")
+    cal.add_argument("--teacher-share", type=float, required=True, help="e.g. 0.2")
+    cal.add_argument("--json", action="store_true", help="machine-readable output")
+    cal.set_defaults(run=_calibrate)
     return parser
+
+
+def _route_eval(args: argparse.Namespace) -> int:
+    from gateway import route_tools
+
+    try:
+        parts = route_tools.load_router(args.config)
+        route_tools.route_eval(parts, Path(args.prompts), sys.stdout, as_json=args.json)
+    except config_mod.ConfigError as exc:
+        _print_problems(exc)
+        return 1
+    except PromptFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from gateway import route_tools
+
+    if not 0 <= args.teacher_share <= 1:
+        print("--teacher-share must be between 0 and 1", file=sys.stderr)
+        return 2
+    try:
+        parts = route_tools.load_router(args.config)
+        route_tools.run_calibrate(
+            parts, Path(args.prompts), args.teacher_share, sys.stdout, as_json=args.json
+        )
+    except config_mod.ConfigError as exc:
+        _print_problems(exc)
+        return 1
+    except PromptFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

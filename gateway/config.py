@@ -82,6 +82,9 @@ class CategorySettings(_Strict):
                 re.compile(word)
             except re.error as exc:
                 raise ValueError(f"keyword {word!r} is not a valid pattern: {exc}") from None
+            if re.sub(r"\\[A-Z]", "", word) != re.sub(r"\\[A-Z]", "", word).lower():
+                raise ValueError(f"keyword {word!r}: keywords match the lowercased prompt, "
+                                 "so write them in lower case")  # fmt: skip
         return value
 
 
@@ -91,6 +94,7 @@ class EscalationSettings(_Strict):
 
 
 class RoutingSettings(_Strict):
+    enabled: bool = True  # false: no classification, every request to the student
     default_category: str = "general"
     ambiguity_margin: float = Field(default=0.15, ge=0, le=1)
     high_risk_signal: float = Field(default=0.25, gt=0, le=1)

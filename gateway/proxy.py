@@ -21,13 +21,14 @@ from gateway.escalation import Check
 from gateway.relay import StreamRelay
 from gateway.request_body import Endpoint, ParsedRequest
 from gateway.upstream import OpenStream, Upstream, UpstreamErrorType, UpstreamFailure, UpstreamReply
-from router.classifier import Classifier
+from router.classifier import Classification, Classifier
 from router.policy import decide
 from router.types import Policy, Reason, Target
 
 log = logging.getLogger("distillgate.proxy")
 FORCE_HEADER = "x-distillgate-force-route"
 Answer = UpstreamReply | OpenStream
+UNCLASSIFIED = Classification({}, frozenset())
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,11 @@ class Proxy:
     async def _serve(
         self, parsed: ParsedRequest, pair: AliasUpstreams, call: Call, forced: Target | None
     ) -> Response:
-        features = request_body.features(parsed)
-        classification = self._classifier.classify(features.text)
+        if self._policy.enabled:
+            text = request_body.features(parsed).text
+            classification = self._classifier.classify(text)
+        else:
+            classification = UNCLASSIFIED
         decision = decide(classification, self._policy, self._breakers(call.alias), forced)
         self._acct.decided(call, decision)
         check = Check.plan(decision.escalation, parsed, self._limits.commit_tokens)

@@ -46,6 +46,7 @@ def policy(routing: RoutingSettings) -> Policy:
             )
             for name, c in routing.categories.items()
         },
+        enabled=routing.enabled,
         default_category=routing.default_category,
         ambiguity_margin=routing.ambiguity_margin,
         high_risk_signal=routing.high_risk_signal,

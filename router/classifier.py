@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from router.text_features import DIMENSIONS, hashed
+from router.text_features import DIMENSIONS, clip, hashed
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,21 +32,34 @@ class Classifier(Protocol):
 
 @dataclass(frozen=True)
 class KeywordRules:
-    """Case-insensitive whole-word patterns per category, written in the config."""
+    """Whole-word patterns per category, matched against the lowercased prompt.
 
-    patterns: Mapping[str, re.Pattern[str]]
+    All categories share one regex (a named group each), so a prompt is scanned once;
+    where two categories' keywords match the same words, the first category listed wins.
+    """
+
+    pattern: re.Pattern[str] | None
+    groups: Mapping[str, str]  # regex group name -> category
 
     @classmethod
     def compile(cls, rules: Mapping[str, Sequence[str]]) -> KeywordRules:
-        compiled = {
-            category: re.compile(r"\b(?:" + "|".join(words) + r")\b", re.IGNORECASE)
-            for category, words in rules.items()
-            if words
-        }
-        return cls(compiled)
+        groups = {f"g{i}": c for i, (c, words) in enumerate(rules.items()) if words}
+        if not groups:
+            return cls(None, {})
+        by_category = {c: "|".join(rules[c]) for c in groups.values()}
+        alternatives = "|".join(f"(?P<{g}>{by_category[c]})" for g, c in groups.items())
+        return cls(re.compile(r"\b(?:" + alternatives + r")\b"), groups)
+
+    @property
+    def categories(self) -> frozenset[str]:
+        return frozenset(self.groups.values())
 
     def hits(self, text: str) -> frozenset[str]:
-        return frozenset(c for c, p in self.patterns.items() if p.search(text))
+        if self.pattern is None:
+            return frozenset()
+        return frozenset(
+            self.groups[m.lastgroup or ""] for m in self.pattern.finditer(clip(text).lower())
+        )
 
 
 class HashedLinearClassifier:
@@ -65,7 +78,7 @@ class HashedLinearClassifier:
         self._bias = bias
         self._rules = rules
         self._boost = np.array(
-            [keyword_boost if c in rules.patterns else 0.0 for c in categories], np.float32
+            [keyword_boost if c in rules.categories else 0.0 for c in categories], np.float32
         )
 
     def classify(self, text: str) -> Classification:

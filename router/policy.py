@@ -23,6 +23,9 @@ def decide(
     student with the category's escalation checks. `state` maps a category to its breaker
     state ("open", "closed", "insufficient").
     """
+    if not policy.enabled:
+        default = policy.categories[policy.default_category]
+        return Decision(Target.STUDENT, default.name, Reason.POLICY)
     ranked = classification.ranked()
     name, p1 = ranked[0] if ranked else (policy.default_category, 1.0)
     p2 = ranked[1][1] if len(ranked) > 1 else 0.0

@@ -86,6 +86,7 @@ class Policy:
     """The routing policy: plain values, built from the config by the gateway."""
 
     categories: Mapping[str, CategoryPolicy]
+    enabled: bool = True
     default_category: str = "general"
     ambiguity_margin: float = 0.15
     high_risk_signal: float = 0.3

@@ -126,3 +126,45 @@ def test_check_config_cli(
 
     assert main(["check-config", str(tmp_path / "missing.yaml")]) == 1
     assert "<file>: cannot read" in capsys.readouterr().err
+
+
+def test_reference_config_is_valid_and_carries_the_default_routing() -> None:
+    env = {"STUDENT_URL": "http://student:8000/v1", "TEACHER_URL": "http://teacher:8000/v1"}
+    loaded = config_mod.load(EXAMPLES / "distillgate.yaml", env)
+    default = config_mod.RoutingSettings.model_validate(config_mod.default_routing())
+    assert loaded.settings.routing == default
+    assert {"self_harm", "medical", "legal", "financial", "cyber", "violence", "sexual",
+            "hate", "code", "math", "general"} <= set(default.categories)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("routing", "expected"),
+    [
+        ("routing: {categories: {general: {risk: low, route: student}}, default_category: x}",
+         "routing: Value error, default_category 'x' is not one of the categories"),
+        ("routing: {categories: {general: {risk: extreme, route: student}}}",
+         "routing.categories.general.risk: Input should be 'low', 'medium' or 'high'"),
+        ("routing: {categories: {general: {risk: low, route: gpu}}}",
+         "routing.categories.general.route: Input should be 'student', 'teacher' or 'auto'"),
+        ("routing: {categories: {general: {risk: low, route: student, keywords: ['(']}}}",
+         "routing.categories.general.keywords: Value error, keyword '(' is not a valid pattern"),
+        ("routing: {categories: {general: {risk: low, route: student, max_gap: 2}}}",
+         "routing.categories.general.max_gap: Input should be less than or equal to 1"),
+        ("routing: {ambiguity_margin: -0.1, categories: {general: {risk: low, route: student}}}",
+         "routing.ambiguity_margin: Input should be greater than or equal to 0"),
+    ],
+)  # fmt: skip
+def test_routing_problems(routing: str, expected: str) -> None:
+    text = GOOD + routing + "\n"
+    with pytest.raises(config_mod.ConfigError) as info:
+        config_mod.parse(text.encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"})
+    assert any(p.startswith(expected) for p in info.value.problems), info.value.problems
+
+
+def test_keywords_must_be_lower_case() -> None:
+    text = GOOD + "routing: {categories: {general: {risk: low, route: student, keywords: [Kill]}}}\n"
+    with pytest.raises(config_mod.ConfigError) as info:
+        config_mod.parse(text.encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"})
+    assert "write them in lower case" in info.value.problems[0]
+    ok = GOOD + "routing: {categories: {general: {risk: low, route: student, keywords: ['\\\\W']}}}\n"
+    config_mod.parse(ok.encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"})

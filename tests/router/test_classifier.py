@@ -62,7 +62,9 @@ def test_keyword_rules_are_whole_words() -> None:
     rules = KeywordRules.compile({"violence": ["kill\\w*"], "crime": ["coke"], "empty": []})
     assert rules.hits("Killing time") == {"violence"}
     assert rules.hits("skills and cokes") == frozenset()
-    assert "empty" not in rules.patterns
+    assert rules.hits("a COKE, then kill") == {"violence", "crime"}
+    assert rules.categories == {"violence", "crime"}
+    assert KeywordRules.compile({}).hits("kill") == frozenset()
 
 
 def test_training_is_deterministic_and_rejects_unknown_categories() -> None:

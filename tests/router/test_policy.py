@@ -88,3 +88,13 @@ def test_decision_carries_the_escalation_rule_only_for_the_student() -> None:
 
 def test_target_other() -> None:
     assert Target.STUDENT.other is Target.TEACHER and Target.TEACHER.other is Target.STUDENT
+
+
+def test_routing_disabled_sends_everything_to_the_student() -> None:
+    off = Policy(POLICY.categories, enabled=False)
+    decision = decide(c(violence=0.99, general=0.01), off, {"general": "open"}, Target.TEACHER)
+    assert (decision.target, decision.category, decision.reason) == (
+        Target.STUDENT,
+        "general",
+        Reason.POLICY,
+    )
