@@ -100,7 +100,7 @@ class RoutingSettings(_Strict):
     high_risk_signal: float = Field(default=0.25, gt=0, le=1)
     min_confidence: float = Field(default=0.0, ge=0, le=1)
     keyword_signals: bool = True
-    keyword_boost: float = Field(default=1.5, ge=0, le=20)
+    keyword_boost: float = Field(default=0.5, ge=0, le=20)
     allow_route_header: bool = False
     examples_file: str | None = None
     escalation: EscalationSettings = EscalationSettings()

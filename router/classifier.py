@@ -97,7 +97,7 @@ def train(
     categories: Sequence[str],
     rules: KeywordRules,
     *,
-    keyword_boost: float = 1.5,
+    keyword_boost: float = 0.5,
     epochs: int = 300,
     learning_rate: float = 16.0,
     l2: float = 1e-5,

@@ -162,9 +162,14 @@ def test_routing_problems(routing: str, expected: str) -> None:
 
 
 def test_keywords_must_be_lower_case() -> None:
-    text = GOOD + "routing: {categories: {general: {risk: low, route: student, keywords: [Kill]}}}\n"
+    text = (
+        GOOD + "routing: {categories: {general: {risk: low, route: student, keywords: [Kill]}}}\n"
+    )
     with pytest.raises(config_mod.ConfigError) as info:
         config_mod.parse(text.encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"})
     assert "write them in lower case" in info.value.problems[0]
-    ok = GOOD + "routing: {categories: {general: {risk: low, route: student, keywords: ['\\\\W']}}}\n"
+    ok = (
+        GOOD
+        + "routing: {categories: {general: {risk: low, route: student, keywords: ['\\\\W']}}}\n"
+    )
     config_mod.parse(ok.encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"})
