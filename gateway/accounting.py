@@ -29,6 +29,9 @@ class Call:
     upstream_wait: float = 0.0
     failure: UpstreamFailure | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Called with what the client received (bytes, is_sse) once it was served in full.
+    on_served: Callable[[bytes, bool], None] | None = None
+    student_answer: str | None = None  # the student's answer an escalation replaced
 
 
 class Accounting:
@@ -71,6 +74,8 @@ class Accounting:
         self.record(call, reply.status, self._clock(), first_sent=None)
         if reply.status == 200:
             self._count_usage(call, _usage_from_json(reply.content))
+            if call.on_served is not None:
+                call.on_served(reply.content, False)
 
     def stream_done(self, call: Call, outcome: RelayOutcome) -> None:
         assert call.route is not None
@@ -82,8 +87,13 @@ class Accounting:
             failure = UpstreamFailure(outcome.error_type, "stream broke off")
             self.upstream_failed(call, call.route, failure)
         self.record(call, 200, outcome.ended_at, outcome.first_sent_at)
-        if not outcome.truncated:
-            self._count_usage(call, _usage_from_sse(bytes(outcome.captured)))
+        if outcome.truncated:
+            return
+        captured = bytes(outcome.captured)
+        self._count_usage(call, _usage_from_sse(captured))
+        complete = not outcome.disconnected and outcome.error_type is None
+        if complete and call.on_served is not None:
+            call.on_served(captured, True)
 
     def record(self, call: Call, status: int, ended: float, first_sent: float | None) -> None:
         route = call.route.value if call.route else "none"

@@ -25,7 +25,11 @@ from gateway.metrics import GatewayMetrics
 from gateway.proxy import AliasUpstreams, Limits, Proxy
 from gateway.request_body import Endpoint
 from gateway.router_setup import RouterParts
+from gateway.shadow_client import ShadowClient
 from gateway.upstream import Upstream
+from monitors.gap import GapMonitor
+from monitors.metrics import GapCollector, ShadowMetrics
+from monitors.shadow import Shadower, ShadowSettings
 
 log = logging.getLogger("distillgate.app")
 
@@ -74,7 +78,11 @@ class Runtime:
 
     aliases: dict[str, AliasUpstreams] = field(default_factory=dict)
     proxy: Proxy | None = None
+    shadower: Shadower | None = None
     started_at: int = 0
+
+    def queue_depth(self) -> int:
+        return self.shadower.depth() if self.shadower else 0
 
 
 def create_app(
@@ -95,6 +103,16 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     metrics = GatewayMetrics(registry)
     runtime = Runtime()
+    monitor = GapMonitor(
+        window_s=settings.monitor.window_s,
+        min_samples=settings.monitor.min_samples,
+        confidence=settings.monitor.confidence,
+        max_gap={name: c.max_gap for name, c in settings.routing.categories.items()},
+        clock=clock,
+        illusion_surface=settings.monitor.illusion_surface,
+    )
+    shadow_metrics = ShadowMetrics(registry)
+    registry.register(GapCollector(monitor, runtime.queue_depth))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -104,6 +122,21 @@ def create_app(
                 teacher=Upstream(pair.teacher, config.api_keys[(alias, "teacher")], transport),
             )
         parts = router or router_setup.build(settings.routing, config.base_dir)
+        if settings.shadow.enabled:
+            runtime.shadower = Shadower(
+                ShadowClient(runtime.aliases),
+                monitor,
+                shadow_metrics,
+                ShadowSettings(
+                    queue_size=settings.shadow.queue_size,
+                    workers=settings.shadow.workers,
+                    max_teacher_rps=settings.shadow.max_teacher_rps,
+                    max_teacher_tokens_per_min=settings.shadow.max_teacher_tokens_per_min,
+                    weights=settings.monitor.weights,
+                ),
+                clock,
+            )
+            runtime.shadower.start()
         limits = Limits(
             settings.server.max_body_bytes,
             settings.server.stream_capture_bytes,
@@ -115,9 +148,11 @@ def create_app(
             auth,
             parts.policy,
             parts.classifier,
-            _no_breakers,
+            monitor.breaker_states,
             limits,
             clock,
+            runtime.shadower,
+            settings.shadow.noise_floor_rate,
         )
         runtime.started_at = int(time.time())
         log.info(
@@ -127,6 +162,9 @@ def create_app(
             yield
         finally:
             runtime.proxy = None
+            if runtime.shadower is not None:
+                await runtime.shadower.stop()
+                runtime.shadower = None
             for upstreams in reversed(list(runtime.aliases.values())):
                 await upstreams.teacher.aclose()
                 await upstreams.student.aclose()
@@ -137,6 +175,7 @@ def create_app(
 
     _add_api_routes(app, runtime, settings, auth)
     _add_ops_routes(app, runtime, settings, registry)
+    _add_admin_routes(app, runtime, settings, auth, monitor)
     return app
 
 
@@ -194,9 +233,23 @@ def _add_ops_routes(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _no_breakers(alias: str) -> Mapping[str, str]:
-    del alias
-    return {}
+def _add_admin_routes(
+    app: FastAPI, runtime: Runtime, settings: Settings, auth: Authenticator, monitor: GapMonitor
+) -> None:
+    """Operator endpoints, behind DISTILLGATE_ADMIN_KEY."""
+
+    @app.get("/admin/gap")
+    async def gap(request: Request) -> Response:
+        auth.check_admin(request.headers.get("authorization"))
+        monitor.refresh_all()
+        body = {
+            alias: {
+                category: monitor.snapshot(alias, category).as_json()
+                for category in settings.routing.categories
+            }
+            for alias in settings.models
+        }
+        return JSONResponse({"models": body, "shadow_queue_depth": runtime.queue_depth()})
 
 
 async def _probe_all(

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway import envsubst
+from monitors.scorers import DEFAULT_WEIGHTS, SCORERS
 from router.types import Risk, RouteMode
 
 DATA = Path(__file__).parent / "data"
@@ -115,10 +116,43 @@ class RoutingSettings(_Strict):
         return self
 
 
+class ShadowConfig(_Strict):
+    """Shadowing: after serving, ask the model that did not serve, and score the pair."""
+
+    enabled: bool = True
+    queue_size: int = Field(default=1000, ge=1)
+    workers: int = Field(default=2, ge=1, le=64)
+    max_teacher_rps: float = Field(default=5.0, gt=0)
+    max_teacher_tokens_per_min: float = Field(default=200_000.0, gt=0)
+    noise_floor_rate: float = Field(default=0.1, ge=0, le=1)
+
+
+class MonitorConfig(_Strict):
+    """The gap windows and breakers."""
+
+    window_s: float = Field(default=3600.0, gt=0)
+    min_samples: int = Field(default=30, ge=2)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    illusion_surface: float = Field(default=0.5, ge=0, le=1)
+    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+
+    @field_validator("weights")
+    @classmethod
+    def _known_scorers(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(SCORERS))
+        if unknown:
+            raise ValueError(f"unknown scorers {unknown}; known: {sorted(SCORERS)}")
+        if any(w < 0 for w in value.values()) or not any(w > 0 for w in value.values()):
+            raise ValueError("weights must be >= 0 with at least one > 0")
+        return value
+
+
 class Settings(_Strict):
     models: dict[str, AliasSettings] = Field(min_length=1)
     server: ServerSettings = ServerSettings()
     routing: RoutingSettings
+    shadow: ShadowConfig = ShadowConfig()
+    monitor: MonitorConfig = MonitorConfig()
 
     @field_validator("models")
     @classmethod

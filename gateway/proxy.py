@@ -21,8 +21,11 @@ from gateway.escalation import Check
 from gateway.relay import StreamRelay
 from gateway.request_body import Endpoint, ParsedRequest
 from gateway.upstream import OpenStream, Upstream, UpstreamErrorType, UpstreamFailure, UpstreamReply
+from monitors.answers import text_of_json
+from monitors.shadow import Shadower, ShadowJob
 from router.classifier import Classification, Classifier
 from router.policy import decide
+from router.sampling import fraction, sampled
 from router.types import Policy, Reason, Target
 
 log = logging.getLogger("distillgate.proxy")
@@ -58,6 +61,8 @@ class Proxy:
         breaker_state: Callable[[str], Mapping[str, str]],
         limits: Limits,
         clock: Callable[[], float],
+        shadower: Shadower | None = None,
+        noise_floor_rate: float = 0.0,
     ) -> None:
         self._aliases = aliases
         self._acct = accounting
@@ -67,6 +72,8 @@ class Proxy:
         self._breakers = breaker_state
         self._limits = limits
         self._clock = clock
+        self._shadower = shadower
+        self._noise_rate = noise_floor_rate
 
     async def handle(self, request: Request, endpoint: Endpoint) -> Response:
         call = Call(request.headers.get("x-request-id") or uuid.uuid4().hex, self._clock())
@@ -98,13 +105,13 @@ class Proxy:
     async def _serve(
         self, parsed: ParsedRequest, pair: AliasUpstreams, call: Call, forced: Target | None
     ) -> Response:
-        if self._policy.enabled:
-            text = request_body.features(parsed).text
-            classification = self._classifier.classify(text)
-        else:
-            classification = UNCLASSIFIED
-        decision = decide(classification, self._policy, self._breakers(call.alias), forced)
+        text = request_body.features(parsed).text
+        classification = self._classifier.classify(text) if self._policy.enabled else UNCLASSIFIED
+        breakers = self._breakers(call.alias)
+        decision = decide(classification, self._policy, breakers, forced, fraction(parsed.raw))
         self._acct.decided(call, decision)
+        if decision.shadow and self._shadower is not None:
+            call.on_served = self._shadow_offer(call, parsed, text)
         check = Check.plan(decision.escalation, parsed, self._limits.commit_tokens)
         body = check.student_body(parsed.body) if check else parsed.body
         answer = await self._call(pair, decision.target, parsed, body, call, decision.reason)
@@ -132,6 +139,8 @@ class Proxy:
             return answer
         self._acct.escalated(call, verdict)
         student_route, student_reason = call.route, call.reason
+        if isinstance(answer, UpstreamReply):
+            call.student_answer = text_of_json(answer.content, check.chat)
         teacher = await self._call(pair, Target.TEACHER, parsed, parsed.body, call, verdict)
         if teacher is not None:
             if isinstance(answer, OpenStream):
@@ -171,6 +180,35 @@ class Proxy:
             self._acct.upstream_failed(call, target, failure)
             return None
         return answer
+
+    def _shadow_offer(
+        self, call: Call, parsed: ParsedRequest, text: str
+    ) -> Callable[[bytes, bool], None]:
+        """What to do once the answer is served: offer the pair's other half to the shadow queue."""
+        shadower = self._shadower
+        assert shadower is not None
+
+        def offer(served: bytes, is_sse: bool) -> None:
+            assert call.decision is not None and call.route is not None
+            if call.reason is Reason.FALLBACK:
+                return  # the student just failed: there is no pair to compare
+            shadower.offer(
+                ShadowJob(
+                    request_id=call.request_id,
+                    alias=call.alias,
+                    category=call.decision.category,
+                    served_by=call.route,
+                    endpoint=parsed.endpoint.value,
+                    body=parsed.body,
+                    request_text=text,
+                    served=served,
+                    served_is_sse=is_sse,
+                    noise=sampled(parsed.raw, self._noise_rate, salt=1),
+                    student_answer=call.student_answer,
+                )
+            )
+
+        return offer
 
     def _respond(self, answer: Answer, call: Call) -> Response:
         assert call.route is not None and call.reason is not None and call.decision is not None

@@ -24,6 +24,7 @@ class ParsedRequest:
     body: dict[str, Any]
     alias: str
     stream: bool
+    raw: bytes  # the body as received: the shadow sampling key
 
 
 async def read_limited(
@@ -67,7 +68,7 @@ def parse(raw: bytes, endpoint: Endpoint) -> ParsedRequest:
         _check_messages(body.get("messages"))
     elif not isinstance(body.get("prompt"), str | list):
         raise _invalid("'prompt' is required and must be a string or a list.", "prompt")
-    return ParsedRequest(endpoint, body, model, stream)
+    return ParsedRequest(endpoint, body, model, stream, raw)
 
 
 def features(request: ParsedRequest) -> Features:

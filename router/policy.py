@@ -15,17 +15,20 @@ def decide(
     policy: Policy,
     state: Mapping[str, str],
     forced: Target | None = None,
+    sample: float = 1.0,
 ) -> Decision:
     """Pick the upstream for one request; every branch names its reason.
 
     Order: a forced route (when the policy allows it), the category's own route, its
     breaker, a high-risk signal from any other category, an ambiguous top two, else the
     student with the category's escalation checks. `state` maps a category to its breaker
-    state ("open", "closed", "insufficient").
+    state ("open", "closed", "insufficient"). `sample` is the request's stable draw in
+    [0, 1) (router.sampling.fraction): below the category's `shadow_rate`, it is shadowed.
     """
     if not policy.enabled:
         default = policy.categories[policy.default_category]
-        return Decision(Target.STUDENT, default.name, Reason.POLICY)
+        shadow = sample < default.shadow_rate
+        return Decision(Target.STUDENT, default.name, Reason.POLICY, shadow=shadow)
     ranked = classification.ranked()
     name, p1 = ranked[0] if ranked else (policy.default_category, 1.0)
     p2 = ranked[1][1] if len(ranked) > 1 else 0.0
@@ -34,7 +37,7 @@ def decide(
         # is handled as the default category rather than as ambiguous.
         ranked, name = [], policy.default_category
     category = policy.categories.get(name) or policy.categories[policy.default_category]
-    made = _Maker(category, p1, p1 - p2)
+    made = _Maker(category, p1, p1 - p2, sample < category.shadow_rate)
     if forced is not None and policy.allow_forced_route:
         return made(forced, Reason.FORCED)
     if category.route is RouteMode.TEACHER:
@@ -51,8 +54,11 @@ def decide(
 
 
 class _Maker:
-    def __init__(self, category: CategoryPolicy, probability: float, margin: float) -> None:
+    def __init__(
+        self, category: CategoryPolicy, probability: float, margin: float, shadow: bool
+    ) -> None:
         self.category, self.probability, self.margin = category, probability, margin
+        self.shadow = shadow
 
     def __call__(self, target: Target, reason: Reason) -> Decision:
         rule = self.category.escalation if target is Target.STUDENT else None
@@ -63,6 +69,7 @@ class _Maker:
             probability=self.probability,
             margin=self.margin,
             escalation=rule if rule is not None and rule.active else None,
+            shadow=self.shadow,
         )
 
 

@@ -64,7 +64,10 @@ class Stack:
 StackFactory = Callable[..., Stack]
 
 
-def gateway_yaml(student_url: str, teacher_url: str, student_timeout: float = 10.0) -> str:
+def gateway_yaml(
+    student_url: str, teacher_url: str, student_timeout: float = 10.0, shadow: bool = False
+) -> str:
+    """Shadowing is off unless a test turns it on: shadow calls would reach the fakes."""
     return f"""
 models:
   assistant:
@@ -72,6 +75,8 @@ models:
     teacher: {{base_url: "{teacher_url}/v1", model: teacher, timeout_s: 10}}
 server:
   max_body_bytes: 65536
+shadow:
+  enabled: {str(shadow).lower()}
 """
 
 
@@ -92,17 +97,17 @@ def make_stack(router_parts: RouterParts) -> Iterator[StackFactory]:
         student_timeout: float = 10.0,
         api_keys: tuple[str, ...] = (),
         admin_key: str | None = None,
-        routing_yaml: str = "",
+        extra_yaml: str = "",
     ) -> Stack:
         student_script, teacher_script = Script(), Script()
         student_state, teacher_state = FakeState(), FakeState()
         s = ServerThread(create_fake_app("student", script=student_script, state=student_state))
         t = ServerThread(create_fake_app("teacher", script=teacher_script, state=teacher_state))
         servers.extend([s, t])
-        yaml_text = gateway_yaml(s.start(), t.start(), student_timeout) + routing_yaml
+        yaml_text = gateway_yaml(s.start(), t.start(), student_timeout) + extra_yaml
         loaded = config_mod.parse(yaml_text.encode(), {}, "<test>")
         registry = CollectorRegistry()
-        parts = None if routing_yaml else router_parts
+        parts = None if "routing:" in extra_yaml else router_parts
         app = create_app(
             loaded, Authenticator(api_keys, admin_key), registry=registry, router=parts
         )

@@ -27,7 +27,7 @@ ASK: list[openai.types.chat.ChatCompletionMessageParam] = [
 
 @pytest.fixture
 def routed(make_stack: StackFactory) -> Stack:
-    stack = make_stack(routing_yaml=ROUTING)
+    stack = make_stack(extra_yaml=ROUTING)
     stack.teacher_script.default = Behavior(answer="the teacher's answer")
     return stack
 

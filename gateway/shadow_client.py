@@ -1,0 +1,54 @@
+"""The shadow path's calls to the model that did not serve: non-streaming, same parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from gateway.proxy import AliasUpstreams
+from gateway.upstream import UpstreamFailure
+from monitors.answers import text_of_json
+from monitors.shadow import Completion
+from router.types import Target
+
+
+class ShadowClient:
+    """Implements monitors.shadow.OtherModel over the gateway's pooled upstream clients."""
+
+    def __init__(self, aliases: Mapping[str, AliasUpstreams]) -> None:
+        self._aliases = aliases
+
+    async def complete(
+        self,
+        alias: str,
+        target: Target,
+        endpoint: str,
+        body: Mapping[str, Any],
+        request_id: str,
+    ) -> Completion | None:
+        pair = self._aliases.get(alias)
+        if pair is None:
+            return None
+        upstream = pair.get(target)
+        payload = orjson.dumps({**body, "model": upstream.model})
+        try:
+            reply = await upstream.post("/" + endpoint, payload, request_id)
+        except UpstreamFailure:
+            return None
+        if reply.status != 200:
+            return None
+        text = text_of_json(reply.content, endpoint == "chat/completions")
+        if text is None:
+            return None
+        return Completion(text, _tokens(reply.content))
+
+
+def _tokens(content: bytes) -> int:
+    try:
+        usage = orjson.loads(content).get("usage") or {}
+    except (orjson.JSONDecodeError, AttributeError):
+        return 0
+    total = usage.get("total_tokens") if isinstance(usage, dict) else None
+    return total if isinstance(total, int) else 0

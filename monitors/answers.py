@@ -1,0 +1,50 @@
+"""The text of an answer as the client received it: a JSON body or a captured SSE stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+def text_of_json(body: bytes, chat: bool) -> str | None:
+    try:
+        choice = orjson.loads(body)["choices"][0]
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        return None
+    return _choice_text(choice, chat, delta=False)
+
+
+def text_of_sse(stream: bytes, chat: bool) -> str | None:
+    """Concatenate choice 0's content over every `data:` event; None if there is none."""
+    parts: list[str] = []
+    found = False
+    for block in stream.replace(b"\r\n", b"\n").split(b"\n\n"):
+        data = block.removeprefix(b"data: ").strip()
+        if not data.startswith(b"{"):
+            continue
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            continue
+        for choice in event.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("index", 0) == 0:
+                found = True
+                parts.append(_choice_text(choice, chat, delta=True) or "")
+    return "".join(parts) if found else None
+
+
+def _choice_text(choice: Any, chat: bool, *, delta: bool) -> str | None:
+    if not isinstance(choice, dict):
+        return None
+    if not chat:
+        text = choice.get("text")
+        return text if isinstance(text, str) else None
+    message = choice.get("delta" if delta else "message") or {}
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str) and content:
+        return content
+    calls = message.get("tool_calls") if isinstance(message, dict) else None
+    if calls:  # a tool call is the answer: compare it as JSON text
+        return orjson.dumps(calls).decode()
+    return content if isinstance(content, str) else None

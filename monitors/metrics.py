@@ -1,0 +1,117 @@
+"""The monitor's metrics: shadow counters, divergence histograms, and gap gauges at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from monitors.gap import Breaker, GapMonitor
+
+_GRID = tuple(round(0.1 * i, 1) for i in range(1, 11))  # a fixed 0-1 grid
+
+
+class ShadowMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.offered = Counter(
+            "distillgate_shadow_offered",
+            "Served requests sampled for shadowing and offered to the shadow queue.",
+            ["model", "category"],
+            registry=registry,
+        )
+        self.completed = Counter(
+            "distillgate_shadow_completed",
+            "Shadow jobs scored into the gap windows.",
+            ["model", "category"],
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "distillgate_shadow_dropped",
+            "Shadow jobs dropped by reason: queue_full, budget, upstream_error, unscorable, error.",
+            ["model", "reason"],
+            registry=registry,
+        )
+        self.divergence = Histogram(
+            "distillgate_divergence",
+            "Per-pair divergence (1 - agreement) by category and scorer; scorer=combined is "
+            "the weighted pair divergence.",
+            ["model", "category", "scorer"],
+            buckets=_GRID,
+            registry=registry,
+        )
+        self.illusions = Counter(
+            "distillgate_illusions",
+            "Pairs whose surface looks like the teacher's while the judgment disagrees.",
+            ["model", "category"],
+            registry=registry,
+        )
+        self.judgment_flips = Counter(
+            "distillgate_judgment_flips",
+            "Pairs where a judgment scorer disagrees (refusal, final answer, structure).",
+            ["model", "category"],
+            registry=registry,
+        )
+        self.teacher_spent = Counter(
+            "distillgate_teacher_budget_spent",
+            "What shadowing spent on the teacher: requests and tokens.",
+            ["kind"],
+            registry=registry,
+        )
+
+
+class GapCollector(Collector):
+    """Gauges computed from the windows when Prometheus scrapes."""
+
+    def __init__(self, monitor: GapMonitor, queue_depth: Callable[[], int]) -> None:
+        self._monitor = monitor
+        self._depth = queue_depth
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["model", "category"]
+        g = {
+            name: GaugeMetricFamily(f"distillgate_{name}", help_, labels=labels)
+            for name, help_ in (
+                ("gap", "Student divergence above the teacher's noise floor (window mean)."),
+                ("gap_lower", "Lower bound of the gap's confidence interval."),
+                ("gap_upper", "Upper bound of the gap's confidence interval."),
+                ("noise_floor", "Teacher-vs-teacher divergence (window mean)."),
+                ("gap_samples", "Scored student-teacher pairs in the window."),
+                ("gap_threshold", "The category's acceptable gap (max_gap)."),
+                ("illusion_rate", "Share of pairs that look alike but judge differently."),
+                ("advantage", "Discriminator advantage 2*accuracy-1 telling teacher from student."),
+                ("surface_similarity", "Mean surface agreement of the pairs in the window."),
+            )
+        }
+        breaker = GaugeMetricFamily(
+            "distillgate_breaker_state",
+            "1 for the category's current breaker state (open, closed, insufficient).",
+            labels=[*labels, "state"],
+        )
+        self._monitor.refresh_all()
+        for alias, category in self._monitor.windows():
+            snap = self._monitor.snapshot(alias, category)
+            key = [alias, category]
+            g["gap_samples"].add_metric(key, snap.n)
+            g["gap_threshold"].add_metric(key, snap.max_gap)
+            for state in Breaker:
+                breaker.add_metric([*key, state.value], float(snap.breaker is state))
+            if snap.n:
+                g["illusion_rate"].add_metric(key, snap.illusion.value)
+                g["surface_similarity"].add_metric(key, snap.surface.value)
+            if snap.noise_n:
+                g["noise_floor"].add_metric(key, snap.noise_floor.value)
+            if snap.advantage.n:
+                g["advantage"].add_metric(key, snap.advantage.value)
+            if snap.breaker is not Breaker.INSUFFICIENT:
+                g["gap"].add_metric(key, snap.gap.value)
+                g["gap_lower"].add_metric(key, snap.gap.lower)
+                g["gap_upper"].add_metric(key, snap.gap.upper)
+        depth = GaugeMetricFamily(
+            "distillgate_shadow_queue_depth", "Shadow jobs waiting in the queue."
+        )
+        depth.add_metric([], self._depth())
+        yield from g.values()
+        yield breaker
+        yield depth

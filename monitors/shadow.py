@@ -1,0 +1,193 @@
+"""Shadow jobs: ask the model that did not serve, score the pair, feed the gap windows.
+
+The live request only offers a job to a bounded queue (never waits); a full queue
+drops the job and counts it. Workers are started and stopped by the app's lifespan.
+Teacher calls are capped by a requests/s and a tokens/min budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from monitors.answers import text_of_json, text_of_sse
+from monitors.budget import TokenBucket
+from monitors.discriminator import Discriminator
+from monitors.gap import GapMonitor
+from monitors.metrics import ShadowMetrics
+from monitors.scorers import DEFAULT_WEIGHTS, score_pair
+from router.types import Target
+
+log = logging.getLogger("distillgate.shadow")
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    tokens: int
+
+
+class OtherModel(Protocol):
+    """Calls an alias's student or teacher with a non-streaming request body."""
+
+    async def complete(
+        self,
+        alias: str,
+        target: Target,
+        endpoint: str,
+        body: Mapping[str, Any],
+        request_id: str,
+    ) -> Completion | None: ...
+
+
+@dataclass(frozen=True)
+class ShadowJob:
+    request_id: str
+    alias: str
+    category: str
+    served_by: Target
+    endpoint: str  # "chat/completions" | "completions"
+    body: Mapping[str, Any]  # the client's request, as sent
+    request_text: str
+    served: bytes  # what the client received
+    served_is_sse: bool
+    noise: bool = False  # also ask the teacher a second time
+    student_answer: str | None = None  # an escalated request's discarded student answer
+
+
+@dataclass(frozen=True)
+class ShadowSettings:
+    queue_size: int = 1000
+    workers: int = 2
+    max_teacher_rps: float = 5.0
+    max_teacher_tokens_per_min: float = 200_000.0
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+
+
+class Shadower:
+    def __init__(
+        self,
+        models: OtherModel,
+        monitor: GapMonitor,
+        metrics: ShadowMetrics,
+        settings: ShadowSettings,
+        clock: Callable[[], float],
+    ) -> None:
+        self._models = models
+        self._monitor = monitor
+        self._metrics = metrics
+        self._settings = settings
+        self._queue: asyncio.Queue[ShadowJob] = asyncio.Queue(settings.queue_size)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._requests = TokenBucket(
+            settings.max_teacher_rps, max(1.0, settings.max_teacher_rps), clock
+        )
+        per_second = settings.max_teacher_tokens_per_min / 60
+        self._tokens = TokenBucket(per_second, settings.max_teacher_tokens_per_min, clock)
+        self._discriminators: dict[str, Discriminator] = {}
+
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def offer(self, job: ShadowJob) -> bool:
+        self._metrics.offered.labels(job.alias, job.category).inc()
+        try:
+            self._queue.put_nowait(job)
+        except asyncio.QueueFull:
+            self._metrics.dropped.labels(job.alias, "queue_full").inc()
+            return False
+        return True
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._work(), name=f"shadow-worker-{i}")
+            for i in range(self._settings.workers)
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def drain(self) -> None:
+        """Wait until every offered job is processed (tests, the demo, graceful stops)."""
+        await self._queue.join()
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                await self.process(job)
+            except Exception:
+                log.exception("shadow job for %s/%s failed", job.alias, job.category)
+                self._metrics.dropped.labels(job.alias, "error").inc()
+            finally:
+                self._queue.task_done()
+
+    async def process(self, job: ShadowJob) -> None:
+        chat = job.endpoint == "chat/completions"
+        served = (
+            text_of_sse(job.served, chat) if job.served_is_sse else text_of_json(job.served, chat)
+        )
+        if served is None:
+            self._metrics.dropped.labels(job.alias, "unscorable").inc()
+            return
+        student: str | None
+        teacher: str | None
+        if job.served_by is Target.STUDENT:
+            student, teacher = served, await self._ask(job, Target.TEACHER)
+        else:
+            teacher = served
+            student = job.student_answer or await self._ask(job, Target.STUDENT)
+        if student is None or teacher is None:
+            return
+        scores = score_pair(student, teacher, job.request_text, self._settings.weights)
+        discriminator = self._discriminators.setdefault(job.alias, Discriminator())
+        told_apart = discriminator.observe(teacher, student)
+        illusion = self._monitor.record_pair(job.alias, job.category, scores, told_apart)
+        self._observe(job, scores.divergence, scores.scores, illusion, scores.judgment_disagrees())
+        if job.noise and (again := await self._ask(job, Target.TEACHER)) is not None:
+            noise = score_pair(teacher, again, job.request_text, self._settings.weights)
+            self._monitor.record_noise(job.alias, job.category, noise.divergence)
+        self._metrics.completed.labels(job.alias, job.category).inc()
+
+    def _observe(
+        self,
+        job: ShadowJob,
+        divergence: float,
+        scores: Mapping[str, float],
+        illusion: bool,
+        flip: bool,
+    ) -> None:
+        m = self._metrics
+        m.divergence.labels(job.alias, job.category, "combined").observe(divergence)
+        for name, agreement in scores.items():
+            m.divergence.labels(job.alias, job.category, name).observe(1.0 - agreement)
+        if illusion:
+            m.illusions.labels(job.alias, job.category).inc()
+        if flip:
+            m.judgment_flips.labels(job.alias, job.category).inc()
+
+    async def _ask(self, job: ShadowJob, target: Target) -> str | None:
+        if target is Target.TEACHER:
+            if not self._tokens.available() or not self._requests.take():
+                self._metrics.dropped.labels(job.alias, "budget").inc()
+                return None
+            self._metrics.teacher_spent.labels("requests").inc()
+        body = {k: v for k, v in job.body.items() if k not in ("stream", "stream_options")}
+        request_id = f"{job.request_id}-shadow-{target.value}"
+        done = await self._models.complete(job.alias, target, job.endpoint, body, request_id)
+        if done is None:
+            self._metrics.dropped.labels(job.alias, "upstream_error").inc()
+            return None
+        if target is Target.TEACHER:
+            self._tokens.charge(done.tokens)
+            self._metrics.teacher_spent.labels("tokens").inc(done.tokens)
+        return done.text
