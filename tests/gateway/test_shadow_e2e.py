@@ -1,0 +1,103 @@
+"""Shadowing through the running gateway: a student that diverges on one category only."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+
+from gateway.replay_upstream import Behavior
+from tests.conftest import Stack, StackFactory
+
+EXTRA = """
+shadow: {enabled: true, workers: 2, max_teacher_rps: 1000, noise_floor_rate: 0.5}
+monitor: {min_samples: 6, window_s: 3600}
+routing:
+  categories:
+    math: {risk: low, route: auto, max_gap: 0.15, shadow_rate: 1.0, keywords: [solve]}
+    general: {risk: low, route: auto, max_gap: 0.15, shadow_rate: 1.0}
+"""
+ADMIN = {"authorization": "Bearer admin-secret"}
+
+
+def ask(stack: Stack, prompt: str) -> httpx.Response:
+    response = httpx.post(
+        stack.url + "/v1/chat/completions",
+        json={"model": "assistant", "messages": [{"role": "user", "content": prompt}]},
+        timeout=20,
+    )
+    assert response.status_code == 200
+    return response
+
+
+def test_only_the_diverging_category_opens_its_breaker(make_stack: StackFactory) -> None:
+    stack = make_stack(extra_yaml=EXTRA, admin_key="admin-secret")
+    stack.student_script.rules = [("Solve", Behavior(answer="The result is x = 41."))]
+    stack.teacher_script.rules = [("Solve", Behavior(answer="The result is x = 42."))]
+    stack.student_script.default = Behavior(answer="Paris is the capital of France.")
+    stack.teacher_script.default = Behavior(answer="Paris is the capital of France.")
+    for i in range(8):
+        assert (
+            ask(stack, f"Solve for x: x - {i} = {42 - i}").headers["x-distillgate-category"]
+            == "math"
+        )
+        assert ask(stack, f"Tell me about the capital of France, take {i}").headers[
+            "x-distillgate-route"
+        ] == "student"  # fmt: skip
+
+    def scored() -> bool:
+        done = sum(
+            stack.metric("distillgate_shadow_completed_total", model="assistant", category=c)
+            for c in ("math", "general")
+        )
+        return done == 16
+
+    assert stack.wait_for(scored, timeout=20)
+    gap = httpx.get(stack.url + "/admin/gap", headers=ADMIN, timeout=10).json()
+    math, general = gap["models"]["assistant"]["math"], gap["models"]["assistant"]["general"]
+    assert (math["breaker"], general["breaker"]) == ("open", "closed")
+    assert math["n"] == 8 and math["lower"] > 0.15 and math["illusion_rate"] == 1.0
+    assert general["gap"] == 0.0 and general["noise_floor"] == 0.0
+
+    routed = ask(stack, "Solve for x: x + 1 = 43")
+    assert (routed.headers["x-distillgate-route"], routed.headers["x-distillgate-reason"]) == (
+        "teacher",
+        "breaker_open",
+    )
+    assert ask(stack, "Tell me more about France").headers["x-distillgate-route"] == "student"
+    # the gauges say the same at scrape time
+    assert stack.metric("distillgate_breaker_state", model="assistant", category="math",
+                        state="open") == 1  # fmt: skip
+    assert stack.metric("distillgate_gap_samples", model="assistant", category="general") >= 8
+
+
+def test_admin_gap_needs_the_admin_key(make_stack: StackFactory) -> None:
+    stack = make_stack(admin_key="admin-secret")
+    assert httpx.get(stack.url + "/admin/gap", timeout=10).status_code == 401
+    wrong = httpx.get(stack.url + "/admin/gap", headers={"authorization": "Bearer no"}, timeout=10)
+    assert wrong.status_code == 401
+    body = httpx.get(stack.url + "/admin/gap", headers=ADMIN, timeout=10).json()
+    general = body["models"]["assistant"]["general"]
+    assert general["breaker"] == "insufficient" and general["n"] == 0 and general["gap"] is None
+
+
+def test_shadow_calls_never_reach_the_client(make_stack: StackFactory) -> None:
+    extra = "shadow: {enabled: true}\n"
+    extra += "routing: {categories: {general: {risk: low, route: student, shadow_rate: 1.0}}}\n"
+    stack = make_stack(extra_yaml=extra)
+    stack.teacher_script.default = Behavior(status=500)  # the teacher is broken
+    client = stack.client()
+    messages: list[openai.types.chat.ChatCompletionMessageParam] = [
+        {"role": "user", "content": "Write a haiku about the first snow of winter"}
+    ]
+    for _ in range(3):
+        assert client.chat.completions.create(model="assistant", messages=messages).choices
+    # every shadow call was made, failed, and was only counted
+    assert stack.wait_for(
+        lambda: (
+            stack.metric(
+                "distillgate_shadow_dropped_total", model="assistant", reason="upstream_error"
+            )
+            == 3
+        )
+    )
+    assert len(stack.teacher.requests) == 3
