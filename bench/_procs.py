@@ -15,7 +15,8 @@ import httpx
 _UPSTREAM = """
 import sys, uvicorn
 from gateway.replay_upstream import Behavior, Script, create_fake_app
-app = create_fake_app("student", script=Script(default=Behavior(answer=sys.argv[2])))
+pace = Behavior(answer=sys.argv[2], latency_s=float(sys.argv[3]))
+app = create_fake_app(sys.argv[4], script=Script(default=pace))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
 
@@ -27,8 +28,13 @@ def free_port() -> int:
         return port
 
 
-def upstream_cmd(port: int, answer: str = "Hello! How can I help you today?") -> list[str]:
-    return [sys.executable, "-c", _UPSTREAM, str(port), answer]
+def upstream_cmd(
+    port: int,
+    answer: str = "Hello! How can I help you today?",
+    latency_s: float = 0.0,
+    served_model: str = "student",
+) -> list[str]:
+    return [sys.executable, "-c", _UPSTREAM, str(port), answer, str(latency_s), served_model]
 
 
 @contextmanager

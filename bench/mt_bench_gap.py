@@ -1,0 +1,184 @@
+"""The gap on real answers: MT-Bench replayed through the gateway, gpt-4o as the teacher.
+
+For each student (llama-2-chat-7b, then -13b): replay upstreams serve the recorded
+answers, the gateway runs with every category shadowed (shadow_rate 1.0), both turns of
+all 80 questions go through it with the openai SDK, and the gap is read from /admin/gap
+(per router category). The same pairs are also grouped by MT-Bench's own categories
+(scored by the same monitor code, outside the gateway) to show where a student is weakest.
+The replayed teacher answers the same text twice, so the noise floor here is 0.
+
+    .venv/bin/python bench/mt_bench_gap.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import yaml
+from prometheus_client import CollectorRegistry
+
+from gateway import config as config_mod
+from gateway.app import create_app
+from gateway.auth import Authenticator
+from gateway.replay_upstream import FakeState, ReplayBook, Script, create_fake_app
+from gateway.server import background_server
+from monitors.gap import GapMonitor
+from monitors.metrics import ShadowMetrics
+from monitors.shadow import Completion, Shadower, ShadowJob, ShadowSettings
+from router.types import Target
+
+DATA = Path(__file__).parent.parent / "gateway" / "data" / "mt_bench"
+STUDENTS = ("llama-2-chat7b.jsonl", "llama-2-chat13b.jsonl")
+
+
+def questions() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (DATA / "question.jsonl").read_text().splitlines()]
+
+
+def answers(name: str) -> dict[int, list[str]]:
+    rows = [json.loads(line) for line in (DATA / name).read_text().splitlines()]
+    return {r["question_id"]: r["choices"][0]["turns"] for r in rows}
+
+
+def gateway_config(student_url: str, teacher_url: str) -> bytes:
+    routing = config_mod.default_routing()
+    for category in routing["categories"].values():
+        category["shadow_rate"] = 1.0
+    config = {
+        "models": {
+            "assistant": {
+                "student": {"base_url": f"{student_url}/v1", "model": "student"},
+                "teacher": {"base_url": f"{teacher_url}/v1", "model": "teacher"},
+            }
+        },
+        "routing": routing,
+        "shadow": {"max_teacher_rps": 1000, "noise_floor_rate": 0.25, "queue_size": 1000},
+        "monitor": {"min_samples": 5},
+    }
+    return yaml.safe_dump(config).encode()
+
+
+async def through_gateway(student_file: str) -> dict[str, Any]:
+    qs = questions()
+    student_book = ReplayBook.from_mt_bench(DATA / "question.jsonl", DATA / student_file)
+    teacher_book = ReplayBook.from_mt_bench(DATA / "question.jsonl", DATA / "gpt-4o.jsonl")
+    student = create_fake_app("student", script=Script(), book=student_book, state=FakeState())
+    teacher = create_fake_app("teacher", script=Script(), book=teacher_book, state=FakeState())
+    async with background_server(student) as s_url, background_server(teacher) as t_url:
+        loaded = config_mod.parse(gateway_config(s_url, t_url), {}, "<mt-bench>")
+        app = create_app(loaded, Authenticator((), "bench"), registry=CollectorRegistry())
+        async with background_server(app) as url:
+            client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+            gate = asyncio.Semaphore(8)
+
+            async def conversation(q: dict[str, Any]) -> None:
+                async with gate:
+                    messages: list[Any] = [{"role": "user", "content": q["turns"][0]}]
+                    first = await client.chat.completions.create(
+                        model="assistant", messages=messages
+                    )
+                    messages += [
+                        {"role": "assistant", "content": first.choices[0].message.content or ""},
+                        {"role": "user", "content": q["turns"][1]},
+                    ]
+                    await client.chat.completions.create(model="assistant", messages=messages)
+
+            await asyncio.gather(*(conversation(q) for q in qs))
+            await client.close()
+            async with httpx.AsyncClient() as http:
+                for _ in range(600):  # wait for the shadow queue to empty
+                    gap = (
+                        await http.get(
+                            url + "/admin/gap", headers={"authorization": "Bearer bench"}
+                        )
+                    ).json()
+                    if gap["shadow_queue_depth"] == 0:
+                        break
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(0.5)
+                gap = (
+                    await http.get(url + "/admin/gap", headers={"authorization": "Bearer bench"})
+                ).json()
+    result: dict[str, Any] = gap["models"]["assistant"]
+    return result
+
+
+class Replay:
+    """OtherModel over recorded answers, keyed by the first user message and turn."""
+
+    def __init__(self, books: Mapping[Target, ReplayBook]) -> None:
+        self._books = books
+
+    async def complete(
+        self, alias: str, target: Target, endpoint: str, body: Mapping[str, Any], request_id: str
+    ) -> Completion | None:
+        users = [m["content"] for m in body["messages"] if m["role"] == "user"]
+        text = self._books[target].lookup(users[0], len(users) - 1)
+        return None if text is None else Completion(text, 0)
+
+
+async def by_mt_bench_category(student_file: str) -> dict[str, Any]:
+    """The same monitor code, grouped by MT-Bench's own category instead of the router's."""
+    clock = asyncio.get_running_loop().time
+    monitor = GapMonitor(window_s=1e9, min_samples=5, confidence=0.95, max_gap={}, clock=clock)
+    teacher = ReplayBook.from_mt_bench(DATA / "question.jsonl", DATA / "gpt-4o.jsonl")
+    shadower = Shadower(
+        Replay({Target.TEACHER: teacher}), monitor, ShadowMetrics(CollectorRegistry()),
+        ShadowSettings(max_teacher_rps=1e9, max_teacher_tokens_per_min=1e12), clock,
+    )  # fmt: skip
+    served = answers(student_file)
+    for q in questions():
+        for turn in (0, 1):
+            messages = [{"role": "user", "content": t} for t in q["turns"][: turn + 1]]
+            text = served[q["question_id"]][turn]
+            body = {"choices": [{"index": 0, "message": {"content": text}}]}
+            await shadower.process(
+                ShadowJob(
+                    request_id=str(q["question_id"]),
+                    alias="assistant",
+                    category=q["category"],
+                    served_by=Target.STUDENT,
+                    endpoint="chat/completions",
+                    body={"messages": messages},
+                    request_text=q["turns"][turn],
+                    served=json.dumps(body).encode(),
+                    served_is_sse=False,
+                )
+            )
+    return {c: monitor.snapshot("assistant", c).as_json() for _, c in monitor.windows()}
+
+
+def table(title: str, rows: Mapping[str, Mapping[str, Any]]) -> None:
+    print(f"\n{title}")
+    print(f"{'category':<12} {'n':>4} {'gap':>6} {'lower':>6} {'upper':>6} {'surface':>8} "
+          f"{'illusion':>9} {'advantage':>9} {'breaker':>12}")  # fmt: skip
+    for name, r in sorted(rows.items(), key=lambda kv: -(kv[1]["gap"] or -1)):
+        if not r["n"]:
+            continue
+        cells = [_num(r, k) for k in ("gap", "lower", "upper", "surface_similarity")]
+        tail = [_num(r, "illusion_rate"), _num(r, "advantage"), r["breaker"]]
+        print(f"{name:<12} {r['n']:>4} {cells[0]:>6} {cells[1]:>6} {cells[2]:>6} {cells[3]:>8} "
+              f"{tail[0]:>9} {tail[1]:>9} {tail[2]:>12}")  # fmt: skip
+
+
+def _num(row: Mapping[str, Any], key: str) -> str:
+    value = row.get(key)
+    return "-" if value is None else f"{value:.3f}"
+
+
+async def main() -> None:
+    for student in STUDENTS:
+        name = student.removesuffix(".jsonl")
+        table(f"== {name} vs gpt-4o, through the gateway (router categories)",
+              await through_gateway(student))  # fmt: skip
+        table(f"== {name} vs gpt-4o, by MT-Bench category", await by_mt_bench_category(student))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
