@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
@@ -29,6 +30,7 @@ from gateway.shadow_client import ShadowClient
 from gateway.upstream import Upstream
 from monitors.gap import GapMonitor
 from monitors.metrics import GapCollector, ShadowMetrics
+from monitors.pair_records import PairRecorder
 from monitors.shadow import Shadower, ShadowSettings
 
 log = logging.getLogger("distillgate.app")
@@ -135,6 +137,7 @@ def create_app(
                     weights=settings.monitor.weights,
                 ),
                 clock,
+                _recorder(settings, config.base_dir),
             )
             runtime.shadower.start()
         limits = Limits(
@@ -231,6 +234,15 @@ def _add_ops_routes(
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _recorder(settings: Settings, base_dir: Path) -> PairRecorder | None:
+    records = settings.shadow.records
+    if not records.enabled:
+        return None
+    path = Path(records.path)
+    return PairRecorder(path if path.is_absolute() else base_dir / path, records.max_bytes,
+                        records.backups)  # fmt: skip
 
 
 def _add_admin_routes(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -65,7 +66,29 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--teacher-share", type=float, required=True, help="e.g. 0.2")
     cal.add_argument("--json", action="store_true", help="machine-readable output")
     cal.set_defaults(run=_calibrate)
+    export = sub.add_parser("export", help="pair records -> a fine-tuning file of teacher answers")
+    export.add_argument("--format", choices=["openai-finetune"], default="openai-finetune")
+    export.add_argument("--records", nargs="+", required=True, help="pair-record JSONL files")
+    export.add_argument("--min-divergence", type=float, default=0.3)
+    export.add_argument("--out", required=True, help="where to write the JSONL")
+    export.set_defaults(run=_export)
     return parser
+
+
+def _export(args: argparse.Namespace) -> int:
+    from monitors import export
+
+    try:
+        records = export.read_records(Path(p) for p in args.records)
+        rows = list(export.openai_finetune(records, args.min_divergence))
+    except (OSError, ValueError) as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 1
+    with open(args.out, "w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"{args.out}: {len(rows)} training examples (divergence >= {args.min_divergence})")
+    return 0
 
 
 def _route_eval(args: argparse.Namespace) -> int:

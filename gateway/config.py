@@ -116,6 +116,15 @@ class RoutingSettings(_Strict):
         return self
 
 
+class PairRecordsConfig(_Strict):
+    """JSONL of scored pairs (personal data redacted), for audits and the next distillation."""
+
+    enabled: bool = False
+    path: str = "distillgate-pairs.jsonl"
+    max_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    backups: int = Field(default=5, ge=0, le=100)
+
+
 class ShadowConfig(_Strict):
     """Shadowing: after serving, ask the model that did not serve, and score the pair."""
 
@@ -125,6 +134,7 @@ class ShadowConfig(_Strict):
     max_teacher_rps: float = Field(default=5.0, gt=0)
     max_teacher_tokens_per_min: float = Field(default=200_000.0, gt=0)
     noise_floor_rate: float = Field(default=0.1, ge=0, le=1)
+    records: PairRecordsConfig = PairRecordsConfig()
 
 
 class MonitorConfig(_Strict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,7 +20,8 @@ from monitors.budget import TokenBucket
 from monitors.discriminator import Discriminator
 from monitors.gap import GapMonitor
 from monitors.metrics import ShadowMetrics
-from monitors.scorers import DEFAULT_WEIGHTS, score_pair
+from monitors.pair_records import PairRecorder
+from monitors.scorers import DEFAULT_WEIGHTS, PairScores, score_pair
 from router.types import Target
 
 log = logging.getLogger("distillgate.shadow")
@@ -76,7 +78,9 @@ class Shadower:
         metrics: ShadowMetrics,
         settings: ShadowSettings,
         clock: Callable[[], float],
+        recorder: PairRecorder | None = None,
     ) -> None:
+        self._recorder = recorder
         self._models = models
         self._monitor = monitor
         self._metrics = metrics
@@ -153,6 +157,8 @@ class Shadower:
         told_apart = discriminator.observe(teacher, student)
         illusion = self._monitor.record_pair(job.alias, job.category, scores, told_apart)
         self._observe(job, scores.divergence, scores.scores, illusion, scores.judgment_disagrees())
+        if self._recorder is not None:
+            self._recorder.write(_record(job, student, teacher, scores, illusion, told_apart))
         if job.noise and (again := await self._ask(job, Target.TEACHER)) is not None:
             noise = score_pair(teacher, again, job.request_text, self._settings.weights)
             self._monitor.record_noise(job.alias, job.category, noise.divergence)
@@ -191,3 +197,32 @@ class Shadower:
             self._tokens.charge(done.tokens)
             self._metrics.teacher_spent.labels("tokens").inc(done.tokens)
         return done.text
+
+
+def _record(
+    job: ShadowJob,
+    student: str,
+    teacher: str,
+    scores: PairScores,
+    illusion: bool,
+    told_apart: bool,
+) -> dict[str, Any]:
+    request = {k: job.body[k] for k in ("messages", "prompt") if k in job.body}
+    return {
+        "time": time.time(),
+        "request_id": job.request_id,
+        "model": job.alias,
+        "category": job.category,
+        "served_by": job.served_by.value,
+        "endpoint": job.endpoint,
+        "request": request,
+        "student_answer": student,
+        "teacher_answer": teacher,
+        "scores": dict(scores.scores),
+        "divergence": scores.divergence,
+        "surface": scores.surface,
+        "judgment": scores.judgment,
+        "judgment_flip": scores.judgment_disagrees(),
+        "illusion": illusion,
+        "discriminator_correct": told_apart,
+    }

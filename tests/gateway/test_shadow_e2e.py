@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 import openai
 
@@ -29,8 +32,15 @@ def ask(stack: Stack, prompt: str) -> httpx.Response:
     return response
 
 
-def test_only_the_diverging_category_opens_its_breaker(make_stack: StackFactory) -> None:
-    stack = make_stack(extra_yaml=EXTRA, admin_key="admin-secret")
+def test_only_the_diverging_category_opens_its_breaker(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    records = tmp_path / "pairs.jsonl"
+    extra = EXTRA.replace(
+        "noise_floor_rate: 0.5",
+        f"noise_floor_rate: 0.5, records: {{enabled: true, path: '{records}'}}",
+    )
+    stack = make_stack(extra_yaml=extra, admin_key="admin-secret")
     stack.student_script.rules = [("Solve", Behavior(answer="The result is x = 41."))]
     stack.teacher_script.rules = [("Solve", Behavior(answer="The result is x = 42."))]
     stack.student_script.default = Behavior(answer="Paris is the capital of France.")
@@ -68,6 +78,12 @@ def test_only_the_diverging_category_opens_its_breaker(make_stack: StackFactory)
     assert stack.metric("distillgate_breaker_state", model="assistant", category="math",
                         state="open") == 1  # fmt: skip
     assert stack.metric("distillgate_gap_samples", model="assistant", category="general") >= 8
+    # every scored pair was recorded, with both answers
+    lines = [json.loads(x) for x in records.read_text().splitlines()]
+    assert len(lines) >= 16
+    math_pair = next(r for r in lines if r["category"] == "math")
+    assert math_pair["student_answer"] == "The result is x = 41."
+    assert math_pair["teacher_answer"] == "The result is x = 42." and math_pair["judgment_flip"]
 
 
 def test_admin_gap_needs_the_admin_key(make_stack: StackFactory) -> None:
