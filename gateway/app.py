@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import router_setup
 from gateway.accounting import Accounting
+from gateway.admin import add_admin_routes
 from gateway.auth import Authenticator
-from gateway.config import LoadedConfig, Settings
-from gateway.errors import ClientError, ClientErrorType, GatewayError
-from gateway.metrics import GatewayMetrics
-from gateway.proxy import AliasUpstreams, Limits, Proxy
+from gateway.config import ConfigError, LoadedConfig, Settings
+from gateway.error_handlers import add_error_handlers
+from gateway.errors import GatewayError
+from gateway.live import AliasUpstreams, LiveConfig, LiveConfigHolder
+from gateway.metrics import GatewayMetrics, ReloadMetrics
+from gateway.proxy import Proxy
+from gateway.recent import RecentRequests
+from gateway.reload import Reloader, file_identity
 from gateway.request_body import Endpoint
 from gateway.router_setup import RouterParts
 from gateway.shadow_client import ShadowClient
@@ -78,9 +86,11 @@ _COMPLETIONS_BODY = {
 class Runtime:
     """What the lifespan builds; filled on startup, emptied on shutdown."""
 
-    aliases: dict[str, AliasUpstreams] = field(default_factory=dict)
+    live: LiveConfigHolder = field(default_factory=LiveConfigHolder)
     proxy: Proxy | None = None
     shadower: Shadower | None = None
+    reloader: Reloader | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
     started_at: int = 0
 
     def queue_depth(self) -> int:
@@ -95,15 +105,18 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.perf_counter,
     router: RouterParts | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """Build the ASGI app.
 
     `transport` replaces the network for every upstream client (tests); `router` is a
-    policy and trained classifier built from this config (else trained at start-up).
+    policy and trained classifier built from this config (else trained at start-up);
+    `environ` is where a reload reads `${NAME}` references and keys (default os.environ).
     """
     settings = config.settings
     registry = registry if registry is not None else CollectorRegistry()
     metrics = GatewayMetrics(registry)
+    reload_metrics = ReloadMetrics(registry)
     runtime = Runtime()
     monitor = GapMonitor(
         window_s=settings.monitor.window_s,
@@ -115,76 +128,144 @@ def create_app(
     )
     shadow_metrics = ShadowMetrics(registry)
     registry.register(GapCollector(monitor, runtime.queue_depth))
+    recent = RecentRequests()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for alias, pair in settings.models.items():
-            runtime.aliases[alias] = AliasUpstreams(
-                student=Upstream(pair.student, config.api_keys[(alias, "student")], transport),
-                teacher=Upstream(pair.teacher, config.api_keys[(alias, "teacher")], transport),
-            )
         parts = router or router_setup.build(settings.routing, config.base_dir)
+        runtime.live.swap(_first_live(config, parts, transport))
+        reload_metrics.applied(config.digest, time.time())
         if settings.shadow.enabled:
-            runtime.shadower = Shadower(
-                ShadowClient(runtime.aliases),
-                monitor,
-                shadow_metrics,
-                ShadowSettings(
-                    queue_size=settings.shadow.queue_size,
-                    workers=settings.shadow.workers,
-                    max_teacher_rps=settings.shadow.max_teacher_rps,
-                    max_teacher_tokens_per_min=settings.shadow.max_teacher_tokens_per_min,
-                    weights=settings.monitor.weights,
-                ),
-                clock,
-                _recorder(settings, config.base_dir),
-            )
+            runtime.shadower = _shadower(config, runtime, monitor, shadow_metrics, clock)
             runtime.shadower.start()
-        limits = Limits(
-            settings.server.max_body_bytes,
-            settings.server.stream_capture_bytes,
-            settings.routing.escalation.commit_tokens,
-        )
+        runtime.reloader = Reloader(
+            runtime.live, monitor, reload_metrics, recent,
+            os.environ if environ is None else environ, config.path, transport,
+        )  # fmt: skip
         runtime.proxy = Proxy(
-            runtime.aliases,
-            Accounting(metrics, clock),
-            auth,
-            parts.policy,
-            parts.classifier,
-            monitor.breaker_states,
-            limits,
-            clock,
-            runtime.shadower,
-            settings.shadow.noise_floor_rate,
-        )
+            runtime.live, Accounting(metrics, clock), auth, monitor.breaker_states, clock,
+            runtime.shadower, recent,
+        )  # fmt: skip
+        _watch_config(runtime, settings)
         runtime.started_at = int(time.time())
         log.info(
-            "distillgate ready: models=%s config=%s", list(runtime.aliases), config.digest[:12]
+            "distillgate ready: models=%s config=%s", list(settings.models), config.digest[:12]
         )
         try:
             yield
         finally:
-            runtime.proxy = None
-            if runtime.shadower is not None:
-                await runtime.shadower.stop()
-                runtime.shadower = None
-            for upstreams in reversed(list(runtime.aliases.values())):
-                await upstreams.teacher.aclose()
-                await upstreams.student.aclose()
-            runtime.aliases.clear()
+            await _shutdown(runtime)
 
     app = FastAPI(title="distillgate", version="0.1.0", lifespan=lifespan)
-    _add_error_handlers(app, metrics)
-
-    _add_api_routes(app, runtime, settings, auth)
-    _add_ops_routes(app, runtime, settings, registry)
-    _add_admin_routes(app, runtime, settings, auth, monitor)
+    add_error_handlers(app, metrics)
+    _add_api_routes(app, runtime, auth)
+    _add_ops_routes(app, runtime, registry)
+    add_admin_routes(
+        app, runtime.live, auth, monitor, lambda: runtime.reloader, runtime.queue_depth
+    )
     return app
 
 
-def _add_api_routes(
-    app: FastAPI, runtime: Runtime, settings: Settings, auth: Authenticator
-) -> None:
+def _first_live(
+    config: LoadedConfig, parts: RouterParts, transport: httpx.AsyncBaseTransport | None
+) -> LiveConfig:
+    settings = config.settings
+    aliases = {
+        alias: AliasUpstreams(
+            student=Upstream(pair.student, config.api_keys[(alias, "student")], transport),
+            teacher=Upstream(pair.teacher, config.api_keys[(alias, "teacher")], transport),
+        )
+        for alias, pair in settings.models.items()
+    }
+    return LiveConfig(
+        settings, config.digest, aliases, parts.policy, parts.classifier,
+        LiveConfig.limits_of(settings), settings.shadow.noise_floor_rate,
+    )  # fmt: skip
+
+
+def _shadower(
+    config: LoadedConfig,
+    runtime: Runtime,
+    monitor: GapMonitor,
+    metrics: ShadowMetrics,
+    clock: Callable[[], float],
+) -> Shadower:
+    s = config.settings
+    return Shadower(
+        ShadowClient(lambda: runtime.live.current.aliases),
+        monitor,
+        metrics,
+        ShadowSettings(
+            queue_size=s.shadow.queue_size,
+            workers=s.shadow.workers,
+            max_teacher_rps=s.shadow.max_teacher_rps,
+            max_teacher_tokens_per_min=s.shadow.max_teacher_tokens_per_min,
+            weights=s.monitor.weights,
+        ),
+        clock,
+        _recorder(s, config.base_dir),
+    )
+
+
+def _watch_config(runtime: Runtime, settings: Settings) -> None:
+    """SIGHUP reloads; with `reload.watch`, so does a change of the file on disk."""
+    loop = asyncio.get_running_loop()
+
+    def reload_now() -> None:
+        _spawn(runtime, _reload_quietly(runtime))
+
+    with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+        loop.add_signal_handler(signal.SIGHUP, reload_now)  # main thread only
+    reloader = runtime.reloader
+    if settings.reload.watch and reloader is not None and reloader.path is not None:
+        _spawn(runtime, _poll_file(runtime, reloader.path, settings.reload.interval_s))
+
+
+def _spawn(runtime: Runtime, work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(work)
+    runtime.tasks.add(task)  # owned: cancelled at shutdown
+    task.add_done_callback(runtime.tasks.discard)
+
+
+async def _reload_quietly(runtime: Runtime) -> None:
+    if runtime.reloader is None:
+        return
+    with contextlib.suppress(ConfigError):  # already logged and counted
+        await runtime.reloader.reload()
+
+
+async def _poll_file(runtime: Runtime, path: Path, interval_s: float) -> None:
+    seen = file_identity(path)
+    while True:
+        await asyncio.sleep(interval_s)
+        now = file_identity(path)
+        if now is not None and now != seen:
+            seen = now
+            await _reload_quietly(runtime)
+
+
+async def _shutdown(runtime: Runtime) -> None:
+    runtime.proxy = None
+    with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+    for task in list(runtime.tasks):
+        task.cancel()
+    for task in list(runtime.tasks):
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if runtime.shadower is not None:
+        await runtime.shadower.stop()
+        runtime.shadower = None
+    if runtime.reloader is not None:
+        await runtime.reloader.aclose()
+    if runtime.live.ready:
+        for upstreams in reversed(list(runtime.live.current.aliases.values())):
+            await upstreams.teacher.aclose()
+            await upstreams.student.aclose()
+        runtime.live.swap(None)
+
+
+def _add_api_routes(app: FastAPI, runtime: Runtime, auth: Authenticator) -> None:
     """The OpenAI-compatible surface."""
 
     def proxy() -> Proxy:
@@ -203,21 +284,15 @@ def _add_api_routes(
     @app.get("/v1/models")
     async def models(request: Request) -> Response:
         auth.check_client(request.headers.get("authorization"))
+        created = runtime.started_at
         data = [
-            {
-                "id": alias,
-                "object": "model",
-                "created": runtime.started_at,
-                "owned_by": "distillgate",
-            }
-            for alias in settings.models
+            {"id": alias, "object": "model", "created": created, "owned_by": "distillgate"}
+            for alias in runtime.live.current.settings.models
         ]
         return JSONResponse({"object": "list", "data": data})
 
 
-def _add_ops_routes(
-    app: FastAPI, runtime: Runtime, settings: Settings, registry: CollectorRegistry
-) -> None:
+def _add_ops_routes(app: FastAPI, runtime: Runtime, registry: CollectorRegistry) -> None:
     """Health, readiness and metrics: open to probes and scrapers, no client key needed."""
 
     @app.get("/healthz")
@@ -226,7 +301,8 @@ def _add_ops_routes(
 
     @app.get("/readyz")
     async def readyz() -> Response:
-        status = await _probe_all(runtime.aliases, settings.server.readiness_timeout_s)
+        live = runtime.live.current
+        status = await _probe_all(live.aliases, live.settings.server.readiness_timeout_s)
         ready = bool(status) and all(any(roles.values()) for roles in status.values())
         body = {"status": "ready" if ready else "not_ready", "upstreams": status}
         return JSONResponse(body, status_code=200 if ready else 503)
@@ -241,27 +317,8 @@ def _recorder(settings: Settings, base_dir: Path) -> PairRecorder | None:
     if not records.enabled:
         return None
     path = Path(records.path)
-    return PairRecorder(path if path.is_absolute() else base_dir / path, records.max_bytes,
-                        records.backups)  # fmt: skip
-
-
-def _add_admin_routes(
-    app: FastAPI, runtime: Runtime, settings: Settings, auth: Authenticator, monitor: GapMonitor
-) -> None:
-    """Operator endpoints, behind DISTILLGATE_ADMIN_KEY."""
-
-    @app.get("/admin/gap")
-    async def gap(request: Request) -> Response:
-        auth.check_admin(request.headers.get("authorization"))
-        monitor.refresh_all()
-        body = {
-            alias: {
-                category: monitor.snapshot(alias, category).as_json()
-                for category in settings.routing.categories
-            }
-            for alias in settings.models
-        }
-        return JSONResponse({"models": body, "shadow_queue_depth": runtime.queue_depth()})
+    path = path if path.is_absolute() else base_dir / path
+    return PairRecorder(path, records.max_bytes, records.backups)
 
 
 async def _probe_all(
@@ -273,32 +330,3 @@ async def _probe_all(
     results = await asyncio.gather(*checks)
     n = len(names)
     return {a: {"student": results[i], "teacher": results[n + i]} for i, a in enumerate(names)}
-
-
-def _add_error_handlers(app: FastAPI, metrics: GatewayMetrics) -> None:
-    async def gateway_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, GatewayError)
-        if isinstance(exc, ClientError):
-            metrics.client_errors.labels(exc.kind.value).inc()
-        return exc.response()
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        kind = {404: ClientErrorType.NOT_FOUND, 405: ClientErrorType.METHOD_NOT_ALLOWED}.get(
-            exc.status_code, ClientErrorType.INVALID_REQUEST
-        )
-        metrics.client_errors.labels(kind.value).inc()
-        message = f"{request.method} {request.url.path}: {exc.detail}"
-        error = ClientError(kind, exc.status_code, message, code=kind.value)
-        return error.response(dict(exc.headers or {}))
-
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        error = GatewayError(
-            500, "Internal gateway error.", type_="internal_error", code="internal"
-        )
-        return error.response()
-
-    app.add_exception_handler(GatewayError, gateway_error)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(Exception, unexpected)

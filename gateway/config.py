@@ -157,12 +157,21 @@ class MonitorConfig(_Strict):
         return value
 
 
+class ReloadConfig(_Strict):
+    """Reload on file change (polling mtime, inode and size); SIGHUP and the admin
+    endpoint always work."""
+
+    watch: bool = False
+    interval_s: float = Field(default=2.0, gt=0)
+
+
 class Settings(_Strict):
     models: dict[str, AliasSettings] = Field(min_length=1)
     server: ServerSettings = ServerSettings()
     routing: RoutingSettings
     shadow: ShadowConfig = ShadowConfig()
     monitor: MonitorConfig = MonitorConfig()
+    reload: ReloadConfig = ReloadConfig()
 
     @field_validator("models")
     @classmethod
@@ -190,6 +199,7 @@ class LoadedConfig:
     api_keys: Mapping[tuple[str, str], str | None]  # (alias, "student"|"teacher") -> key
     digest: str  # sha256 of the file's bytes, for logs and the config info metric
     base_dir: Path = Path()  # relative paths in the file (examples_file) start here
+    path: Path | None = None  # the file it came from, for reloads
 
 
 def load(path: str | Path, environ: Mapping[str, str]) -> LoadedConfig:
@@ -200,7 +210,9 @@ def load(path: str | Path, environ: Mapping[str, str]) -> LoadedConfig:
     except OSError as exc:
         raise ConfigError(source, [f"<file>: cannot read: {exc.strerror or exc}"]) from exc
     loaded = parse(raw, environ, source)
-    return LoadedConfig(loaded.settings, loaded.api_keys, loaded.digest, Path(path).parent)
+    return LoadedConfig(
+        loaded.settings, loaded.api_keys, loaded.digest, Path(path).parent, Path(path)
+    )
 
 
 def parse(raw: bytes, environ: Mapping[str, str], source: str = "<config>") -> LoadedConfig:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 # Latency buckets from sub-millisecond (gateway overhead) to long generations.
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -90,3 +90,24 @@ class GatewayMetrics:
             ["model", "route"],
             registry=registry,
         )
+
+
+class ReloadMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.reloads = Counter(
+            "distillgate_config_reloads",
+            "Config reloads by result: success, unchanged, error, dry_run, dry_run_error.",
+            ["result"],
+            registry=registry,
+        )
+        self.info = Info("distillgate_config", "The running config's sha256.", registry=registry)
+        self.last_success = Gauge(
+            "distillgate_config_last_reload_timestamp_seconds",
+            "Unix time the running config was loaded (start-up or last successful reload).",
+            registry=registry,
+        )
+
+    def applied(self, digest: str, when: float) -> None:
+        self.reloads.labels("success").inc()
+        self.info.info({"sha256": digest})
+        self.last_success.set(when)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -18,15 +17,17 @@ from gateway.accounting import Accounting, Call
 from gateway.auth import Authenticator
 from gateway.errors import ClientError, ClientErrorType, GatewayError
 from gateway.escalation import Check
+from gateway.live import AliasUpstreams, LiveConfig, LiveConfigHolder
+from gateway.recent import RecentRequests
 from gateway.relay import StreamRelay
 from gateway.request_body import Endpoint, ParsedRequest
-from gateway.upstream import OpenStream, Upstream, UpstreamErrorType, UpstreamFailure, UpstreamReply
+from gateway.upstream import OpenStream, UpstreamErrorType, UpstreamFailure, UpstreamReply
 from monitors.answers import text_of_json
 from monitors.shadow import Shadower, ShadowJob
-from router.classifier import Classification, Classifier
+from router.classifier import Classification
 from router.policy import decide
 from router.sampling import fraction, sampled
-from router.types import Policy, Reason, Target
+from router.types import Reason, Target
 
 log = logging.getLogger("distillgate.proxy")
 FORCE_HEADER = "x-distillgate-force-route"
@@ -34,56 +35,35 @@ Answer = UpstreamReply | OpenStream
 UNCLASSIFIED = Classification({}, frozenset())
 
 
-@dataclass(frozen=True)
-class AliasUpstreams:
-    student: Upstream
-    teacher: Upstream
-
-    def get(self, target: Target) -> Upstream:
-        return self.student if target is Target.STUDENT else self.teacher
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_body_bytes: int
-    capture_bytes: int
-    commit_tokens: int
-
-
 class Proxy:
     def __init__(
         self,
-        aliases: Mapping[str, AliasUpstreams],
+        live: LiveConfigHolder,
         accounting: Accounting,
         auth: Authenticator,
-        policy: Policy,
-        classifier: Classifier,
         breaker_state: Callable[[str], Mapping[str, str]],
-        limits: Limits,
         clock: Callable[[], float],
         shadower: Shadower | None = None,
-        noise_floor_rate: float = 0.0,
+        recent: RecentRequests | None = None,
     ) -> None:
-        self._aliases = aliases
+        self._live = live
         self._acct = accounting
         self._auth = auth
-        self._policy = policy
-        self._classifier = classifier
         self._breakers = breaker_state
-        self._limits = limits
         self._clock = clock
         self._shadower = shadower
-        self._noise_rate = noise_floor_rate
+        self._recent = recent
 
     async def handle(self, request: Request, endpoint: Endpoint) -> Response:
         call = Call(request.headers.get("x-request-id") or uuid.uuid4().hex, self._clock())
+        live = self._live.current  # this request keeps this config to its end
         try:
             self._auth.check_client(request.headers.get("authorization"))
             raw = await request_body.read_limited(
-                request.stream(), request.headers.get("content-length"), self._limits.max_body_bytes
+                request.stream(), request.headers.get("content-length"), live.limits.max_body_bytes
             )
             parsed = request_body.parse(raw, endpoint)
-            pair = self._aliases.get(parsed.alias)
+            pair = live.aliases.get(parsed.alias)
             if pair is None:
                 raise _unknown_model(parsed.alias)
             forced = _forced(request.headers.get(FORCE_HEADER))
@@ -95,7 +75,7 @@ class Proxy:
         self._acct.metrics.in_flight.labels(call.alias).inc()
         handed_off = False
         try:
-            response = await self._serve(parsed, pair, call, forced)
+            response = await self._serve(live, parsed, pair, call, forced)
             handed_off = isinstance(response, StreamRelay)
             return response
         finally:
@@ -103,16 +83,24 @@ class Proxy:
                 self._acct.metrics.in_flight.labels(call.alias).dec()
 
     async def _serve(
-        self, parsed: ParsedRequest, pair: AliasUpstreams, call: Call, forced: Target | None
+        self,
+        live: LiveConfig,
+        parsed: ParsedRequest,
+        pair: AliasUpstreams,
+        call: Call,
+        forced: Target | None,
     ) -> Response:
         text = request_body.features(parsed).text
-        classification = self._classifier.classify(text) if self._policy.enabled else UNCLASSIFIED
+        enabled = live.policy.enabled
+        classification = live.classifier.classify(text) if enabled else UNCLASSIFIED
+        if self._recent is not None and enabled:
+            self._recent.add(call.alias, text, classification)
         breakers = self._breakers(call.alias)
-        decision = decide(classification, self._policy, breakers, forced, fraction(parsed.raw))
+        decision = decide(classification, live.policy, breakers, forced, fraction(parsed.raw))
         self._acct.decided(call, decision)
         if decision.shadow and self._shadower is not None:
-            call.on_served = self._shadow_offer(call, parsed, text)
-        check = Check.plan(decision.escalation, parsed, self._limits.commit_tokens)
+            call.on_served = self._shadow_offer(call, parsed, text, live.noise_floor_rate)
+        check = Check.plan(decision.escalation, parsed, live.limits.commit_tokens)
         body = check.student_body(parsed.body) if check else parsed.body
         answer = await self._call(pair, decision.target, parsed, body, call, decision.reason)
         if answer is None and decision.target is Target.STUDENT:
@@ -125,7 +113,7 @@ class Proxy:
             return self._exhausted(call)
         if check is not None and call.route is Target.STUDENT and _is_ok(answer):
             answer = await self._check(check, answer, pair, parsed, call)
-        return self._respond(answer, call)
+        return self._respond(answer, call, live.limits.capture_bytes)
 
     async def _check(
         self, check: Check, answer: Answer, pair: AliasUpstreams, parsed: ParsedRequest, call: Call
@@ -182,7 +170,7 @@ class Proxy:
         return answer
 
     def _shadow_offer(
-        self, call: Call, parsed: ParsedRequest, text: str
+        self, call: Call, parsed: ParsedRequest, text: str, noise_rate: float
     ) -> Callable[[bytes, bool], None]:
         """What to do once the answer is served: offer the pair's other half to the shadow queue."""
         shadower = self._shadower
@@ -203,14 +191,14 @@ class Proxy:
                     request_text=text,
                     served=served,
                     served_is_sse=is_sse,
-                    noise=sampled(parsed.raw, self._noise_rate, salt=1),
+                    noise=sampled(parsed.raw, noise_rate, salt=1),
                     student_answer=call.student_answer,
                 )
             )
 
         return offer
 
-    def _respond(self, answer: Answer, call: Call) -> Response:
+    def _respond(self, answer: Answer, call: Call, capture_bytes: int) -> Response:
         assert call.route is not None and call.reason is not None and call.decision is not None
         headers = {
             **answer.headers,
@@ -225,7 +213,7 @@ class Proxy:
             return StreamRelay(
                 answer,
                 headers,
-                self._limits.capture_bytes,
+                capture_bytes,
                 self._clock,
                 lambda outcome: self._acct.stream_done(call, outcome),
             )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
-from gateway.proxy import AliasUpstreams
+from gateway.live import AliasUpstreams
 from gateway.upstream import UpstreamFailure
 from monitors.answers import text_of_json
 from monitors.shadow import Completion
@@ -17,8 +17,8 @@ from router.types import Target
 class ShadowClient:
     """Implements monitors.shadow.OtherModel over the gateway's pooled upstream clients."""
 
-    def __init__(self, aliases: Mapping[str, AliasUpstreams]) -> None:
-        self._aliases = aliases
+    def __init__(self, aliases: Callable[[], Mapping[str, AliasUpstreams]]) -> None:
+        self._aliases = aliases  # read per call: a reload may replace the clients
 
     async def complete(
         self,
@@ -28,7 +28,7 @@ class ShadowClient:
         body: Mapping[str, Any],
         request_id: str,
     ) -> Completion | None:
-        pair = self._aliases.get(alias)
+        pair = self._aliases().get(alias)
         if pair is None:
             return None
         upstream = pair.get(target)

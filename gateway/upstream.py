@@ -65,6 +65,7 @@ class Upstream:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
+        self.api_key = api_key
         self.model = settings.model
         self.base_url = settings.base_url
         timeout = httpx.Timeout(

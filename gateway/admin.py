@@ -1,0 +1,87 @@
+"""Operator endpoints behind DISTILLGATE_ADMIN_KEY: the gap, config reload, the running config."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.auth import Authenticator
+from gateway.config import ConfigError
+from gateway.errors import GatewayError
+from gateway.live import LiveConfigHolder
+from gateway.reload import Reloader
+from monitors.gap import GapMonitor
+
+_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def add_admin_routes(
+    app: FastAPI,
+    live: LiveConfigHolder,
+    auth: Authenticator,
+    monitor: GapMonitor,
+    reloader: Callable[[], Reloader | None],
+    queue_depth: Callable[[], int],
+) -> None:
+    @app.get("/admin/gap")
+    async def gap(request: Request) -> Response:
+        auth.check_admin(request.headers.get("authorization"))
+        settings = live.current.settings
+        monitor.refresh_all()
+        body = {
+            alias: {
+                category: monitor.snapshot(alias, category).as_json()
+                for category in settings.routing.categories
+            }
+            for alias in settings.models
+        }
+        return JSONResponse({"models": body, "shadow_queue_depth": queue_depth()})
+
+    @app.post("/admin/reload")
+    async def reload(request: Request) -> Response:
+        """Reload the config file; `?dry_run=true` describes the change and applies nothing.
+
+        A dry run may carry a candidate config as the request body instead of the file.
+        """
+        auth.check_admin(request.headers.get("authorization"))
+        dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+        body = await request.body()
+        if body and not dry_run:
+            raise GatewayError(400, "A config in the body is accepted for dry runs only.",
+                               type_="invalid_request_error", code="dry_run_only")  # fmt: skip
+        current = reloader()
+        if current is None:
+            raise GatewayError(503, "The gateway is starting or stopping.", type_="unavailable")
+        try:
+            result = await current.reload(dry_run=dry_run, text=body or None)
+        except ConfigError as exc:
+            raise GatewayError(
+                400,
+                "Config rejected, the running config is unchanged: " + "; ".join(exc.problems),
+                type_="invalid_request_error",
+                code="invalid_config",
+            ) from None
+        return JSONResponse(result)
+
+    @app.get("/admin/config")
+    async def running_config(request: Request) -> Response:
+        auth.check_admin(request.headers.get("authorization"))
+        current = live.current
+        body = {"sha256": current.digest, "config": _redacted(current.settings.model_dump())}
+        return JSONResponse(body)
+
+
+def _redacted(value: Any) -> Any:
+    """Credentials inside URLs become `***@`; keys themselves never enter the settings."""
+    if isinstance(value, str):
+        return _URL_USERINFO.sub("***@", value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value

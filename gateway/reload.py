@@ -1,0 +1,269 @@
+"""Config reload without a restart: validate the whole file, then swap it in atomically.
+
+Triggers: SIGHUP, `POST /admin/reload`, and (with `reload.watch`) a change of the file's
+mtime, inode or size. A file that fails validation changes nothing. A valid one becomes
+the new LiveConfig; requests in flight keep the old one. Gap windows, breakers and the
+shadow queue live outside LiveConfig and survive. Upstream clients are rebuilt only when
+their connection settings changed; the classifier is retrained only when categories,
+keywords or examples changed. A dry run reports what would change and applies nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gateway import config as config_mod
+from gateway import router_setup
+from gateway.live import AliasUpstreams, LiveConfig, LiveConfigHolder
+from gateway.metrics import ReloadMetrics
+from gateway.recent import RecentRequests
+from gateway.upstream import Upstream
+from monitors.gap import GapMonitor
+from router.classifier import Classification, Classifier
+from router.policy import decide
+from router.types import Policy, Target
+
+log = logging.getLogger("distillgate.reload")
+RESTART_ONLY = ("shadow", "monitor.window_s", "monitor.min_samples", "monitor.confidence")
+RETIRE_AFTER_S = 600.0  # replaced clients stay open this long for requests still using them
+
+
+@dataclass
+class _Retired:
+    upstream: Upstream
+    at: float
+
+
+@dataclass
+class Reloader:
+    holder: LiveConfigHolder
+    monitor: GapMonitor
+    metrics: ReloadMetrics
+    recent: RecentRequests
+    environ: Mapping[str, str]
+    path: Path | None
+    transport: httpx.AsyncBaseTransport | None = None
+    clock: Callable[[], float] = time.monotonic
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _retired: list[_Retired] = field(default_factory=list)
+
+    async def reload(self, *, dry_run: bool = False, text: bytes | None = None) -> dict[str, Any]:
+        """Apply (or with `dry_run` only describe) the config file, or `text` for a dry run.
+
+        Raises ConfigError, with every problem, when the candidate is not valid.
+        """
+        async with self._lock:
+            source = "<request body>" if text is not None else str(self.path)
+            try:
+                raw = text if text is not None else self._read()
+                loaded = config_mod.parse(raw, self.environ, source)
+            except config_mod.ConfigError as exc:
+                self.metrics.reloads.labels("dry_run_error" if dry_run else "error").inc()
+                log.error("config reload rejected, running config kept: %s", exc)
+                raise
+            old = self.holder.current
+            if loaded.digest == old.digest and not dry_run:
+                self.metrics.reloads.labels("unchanged").inc()
+                return {"applied": False, "reason": "unchanged", "sha256": old.digest}
+            classifier = await self._classifier(old, loaded.settings.routing)
+            policy = router_setup.policy(loaded.settings.routing)
+            report = describe(old, loaded.settings, policy, classifier, self.monitor, self.recent)
+            if dry_run:
+                self.metrics.reloads.labels("dry_run").inc()
+                return {"dry_run": True, "sha256": loaded.digest, **report}
+            new = LiveConfig(
+                loaded.settings,
+                loaded.digest,
+                self._aliases(old, loaded),
+                policy,
+                classifier,
+                LiveConfig.limits_of(loaded.settings),
+                loaded.settings.shadow.noise_floor_rate,
+            )
+            self.holder.swap(new)
+            self.monitor.set_thresholds(
+                {n: c.max_gap for n, c in loaded.settings.routing.categories.items()}
+            )
+            self.metrics.applied(loaded.digest, time.time())
+            await self._close_retired()
+            log.info("config reloaded: sha256=%s", loaded.digest[:12])
+            return {"applied": True, "sha256": loaded.digest, **report}
+
+    async def aclose(self) -> None:
+        for r in self._retired:
+            await r.upstream.aclose()
+        self._retired.clear()
+
+    def _read(self) -> bytes:
+        if self.path is None:
+            raise config_mod.ConfigError(
+                "<none>", ["<file>: this gateway was not started from a file"]
+            )
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise config_mod.ConfigError(str(self.path), [f"<file>: cannot read: {exc}"]) from exc
+
+    async def _classifier(self, old: LiveConfig, routing: config_mod.RoutingSettings) -> Classifier:
+        if _training_inputs(old.settings.routing) == _training_inputs(routing):
+            return old.classifier
+        base = self.path.parent if self.path else Path()
+        # Training is CPU work of about a second: off the event loop, so traffic flows on.
+        parts = await asyncio.to_thread(router_setup.build, routing, base)
+        return parts.classifier
+
+    def _aliases(
+        self, old: LiveConfig, loaded: config_mod.LoadedConfig
+    ) -> dict[str, AliasUpstreams]:
+        aliases: dict[str, AliasUpstreams] = {}
+        kept: set[int] = set()
+        for alias, pair in loaded.settings.models.items():
+            made = {}
+            for role in ("student", "teacher"):
+                settings = getattr(pair, role)
+                key = loaded.api_keys[(alias, role)]
+                current = old.aliases.get(alias)
+                upstream = getattr(current, role) if current else None
+                if (
+                    upstream is not None
+                    and upstream.settings == settings
+                    and upstream.api_key == key
+                ):
+                    made[role] = upstream
+                    kept.add(id(upstream))
+                else:
+                    made[role] = Upstream(settings, key, self.transport)
+            aliases[alias] = AliasUpstreams(made["student"], made["teacher"])
+        for old_pair in old.aliases.values():
+            for upstream in (old_pair.student, old_pair.teacher):
+                if id(upstream) not in kept:
+                    self._retired.append(_Retired(upstream, self.clock()))
+        return aliases
+
+    async def _close_retired(self) -> None:
+        now = self.clock()
+        due = [r for r in self._retired if now - r.at > RETIRE_AFTER_S]
+        self._retired = [r for r in self._retired if now - r.at <= RETIRE_AFTER_S]
+        for r in due:
+            await r.upstream.aclose()
+
+
+def _training_inputs(routing: config_mod.RoutingSettings) -> tuple[Any, ...]:
+    return (
+        tuple((n, tuple(c.keywords)) for n, c in routing.categories.items()),
+        routing.keyword_boost,
+        routing.examples_file,
+    )
+
+
+def describe(
+    old: LiveConfig,
+    new_settings: config_mod.Settings,
+    new_policy: Policy,
+    new_classifier: Classifier,
+    monitor: GapMonitor,
+    recent: RecentRequests,
+) -> dict[str, Any]:
+    """What changes: per category the old and new settings and where it would be served
+    (given the current breakers), and how the recent requests would have been routed."""
+    old_cats = old.settings.routing.categories
+    new_cats = new_settings.routing.categories
+    categories: dict[str, Any] = {}
+    switching: list[str] = []
+    for alias in new_settings.models:
+        breakers = monitor.breaker_states(alias)
+        for name in sorted(set(old_cats) | set(new_cats)):
+            before = _target(old.policy, name, breakers) if name in old_cats else None
+            after = _target(new_policy, name, breakers) if name in new_cats else None
+            entry = categories.setdefault(name, {
+                "old": old_cats[name].model_dump() if name in old_cats else None,
+                "new": new_cats[name].model_dump() if name in new_cats else None,
+                "served_by": {},
+            })  # fmt: skip
+            entry["served_by"][alias] = {"old": before, "new": after}
+            if before != after and name not in switching:
+                switching.append(name)
+    changed = {
+        name: entry for name, entry in categories.items() if entry["old"] != entry["new"]
+        or name in switching
+    }  # fmt: skip
+    return {
+        "categories": changed,
+        "switching": switching,
+        "routing": _routing_changes(old.settings, new_settings),
+        "restart_needed_for": _restart_only(old.settings, new_settings),
+        "recent": _replay(old, new_policy, new_classifier, monitor, recent),
+    }
+
+
+def _target(policy: Policy, category: str, breakers: Mapping[str, str]) -> str:
+    """Where a request that is plainly this category goes: the router's own decision."""
+    decision = decide(Classification({category: 1.0}, frozenset()), policy, breakers)
+    return decision.target.value
+
+
+def _routing_changes(old: config_mod.Settings, new: config_mod.Settings) -> dict[str, Any]:
+    a = old.routing.model_dump(exclude={"categories"})
+    b = new.routing.model_dump(exclude={"categories"})
+    return {
+        k: {"old": a.get(k), "new": b.get(k)}
+        for k in sorted(set(a) | set(b))
+        if a.get(k) != b.get(k)
+    }
+
+
+def _restart_only(old: config_mod.Settings, new: config_mod.Settings) -> list[str]:
+    a, b = old.model_dump(), new.model_dump()
+    out = []
+    for dotted in RESTART_ONLY:
+        x: Any = a
+        y: Any = b
+        for part in dotted.split("."):
+            x, y = x.get(part), y.get(part)
+        if x != y:
+            out.append(dotted)
+    return out
+
+
+def _replay(
+    old: LiveConfig,
+    new_policy: Policy,
+    new_classifier: Classifier,
+    monitor: GapMonitor,
+    recent: RecentRequests,
+) -> dict[str, Any]:
+    items = recent.snapshot()
+    moved = {"student_to_teacher": 0, "teacher_to_student": 0}
+    by_category: dict[str, int] = {}
+    for item in items:
+        breakers = monitor.breaker_states(item.alias)
+        before = decide(item.classification, old.policy, breakers).target
+        again = (
+            item.classification
+            if new_classifier is old.classifier
+            else new_classifier.classify(item.text)
+        )
+        after = decide(again, new_policy, breakers)
+        if after.target is not before:
+            key = "student_to_teacher" if after.target is Target.TEACHER else "teacher_to_student"
+            moved[key] += 1
+            by_category[after.category] = by_category.get(after.category, 0) + 1
+    return {"requests": len(items), **moved, "changed_by_category": by_category}
+
+
+def file_identity(path: Path) -> tuple[int, int, int] | None:
+    """(mtime_ns, inode, size): a Kubernetes ConfigMap update replaces the file (new inode)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ino, st.st_size)
