@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config file; exit 1 on any problem")
     check.add_argument("file")
+    check.add_argument(
+        "--against",
+        metavar="URL",
+        help="also ask this running gateway what the file would change (a dry-run reload; "
+        "admin key from DISTILLGATE_ADMIN_KEY)",
+    )
     check.set_defaults(run=_check_config)
 
     demo = sub.add_parser("demo", help="the gateway with recorded real answers, no GPU needed")
@@ -145,7 +151,28 @@ def _check_config(args: argparse.Namespace) -> int:
         return 1
     aliases = ", ".join(loaded.settings.models)
     print(f"{args.file}: OK (models: {aliases}; sha256 {loaded.digest[:12]})")
+    if args.against:
+        return _dry_run_against(args.against, Path(args.file).read_bytes())
     return 0
+
+
+def _dry_run_against(url: str, raw: bytes) -> int:
+    import httpx
+
+    key = os.environ.get("DISTILLGATE_ADMIN_KEY", "")
+    try:
+        response = httpx.post(
+            url.rstrip("/") + "/admin/reload",
+            params={"dry_run": "true"},
+            content=raw,
+            headers={"authorization": f"Bearer {key}", "content-type": "application/yaml"},
+            timeout=60,
+        )
+    except httpx.HTTPError as exc:
+        print(f"{url}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.status_code == 200 else 1
 
 
 def _demo(args: argparse.Namespace) -> int:

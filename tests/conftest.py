@@ -98,6 +98,7 @@ def make_stack(router_parts: RouterParts) -> Iterator[StackFactory]:
         api_keys: tuple[str, ...] = (),
         admin_key: str | None = None,
         extra_yaml: str = "",
+        config_path: Path | None = None,
     ) -> Stack:
         student_script, teacher_script = Script(), Script()
         student_state, teacher_state = FakeState(), FakeState()
@@ -105,11 +106,15 @@ def make_stack(router_parts: RouterParts) -> Iterator[StackFactory]:
         t = ServerThread(create_fake_app("teacher", script=teacher_script, state=teacher_state))
         servers.extend([s, t])
         yaml_text = gateway_yaml(s.start(), t.start(), student_timeout) + extra_yaml
-        loaded = config_mod.parse(yaml_text.encode(), {}, "<test>")
+        if config_path is None:
+            loaded = config_mod.parse(yaml_text.encode(), {}, "<test>")
+        else:
+            config_path.write_text(yaml_text)
+            loaded = config_mod.load(config_path, {})
         registry = CollectorRegistry()
         parts = None if "routing:" in extra_yaml else router_parts
         app = create_app(
-            loaded, Authenticator(api_keys, admin_key), registry=registry, router=parts
+            loaded, Authenticator(api_keys, admin_key), registry=registry, router=parts, environ={}
         )
         g = ServerThread(app)
         servers.append(g)

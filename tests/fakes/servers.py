@@ -56,3 +56,11 @@ class ServerThread:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def bind_free_port() -> int:
+    """A loopback port that was free a moment ago (for servers in other processes)."""
+    sock = bind_loopback()
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
