@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import uvicorn
@@ -17,6 +17,7 @@ from gateway import config as config_mod
 from gateway.app import create_app
 from gateway.auth import Authenticator
 from gateway.prompt_files import PromptFileError
+from gateway.router_setup import RouterParts
 from gateway.server import uvicorn_config
 
 
@@ -100,16 +101,10 @@ def _export(args: argparse.Namespace) -> int:
 def _route_eval(args: argparse.Namespace) -> int:
     from gateway import route_tools
 
-    try:
-        parts = route_tools.load_router(args.config)
+    def run(parts: RouterParts) -> None:
         route_tools.route_eval(parts, Path(args.prompts), sys.stdout, as_json=args.json)
-    except config_mod.ConfigError as exc:
-        _print_problems(exc)
-        return 1
-    except PromptFileError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    return 0
+
+    return _with_router(args.config, run)
 
 
 def _calibrate(args: argparse.Namespace) -> int:
@@ -118,11 +113,20 @@ def _calibrate(args: argparse.Namespace) -> int:
     if not 0 <= args.teacher_share <= 1:
         print("--teacher-share must be between 0 and 1", file=sys.stderr)
         return 2
+
+    def run(parts: RouterParts) -> None:
+        share, prompts = args.teacher_share, Path(args.prompts)
+        route_tools.run_calibrate(parts, prompts, share, sys.stdout, as_json=args.json)
+
+    return _with_router(args.config, run)
+
+
+def _with_router(config_path: str | None, run: Callable[[RouterParts], None]) -> int:
+    """Build the router of a config (or the default one) and run a command with it."""
+    from gateway import route_tools
+
     try:
-        parts = route_tools.load_router(args.config)
-        route_tools.run_calibrate(
-            parts, Path(args.prompts), args.teacher_share, sys.stdout, as_json=args.json
-        )
+        run(route_tools.load_router(config_path))
     except config_mod.ConfigError as exc:
         _print_problems(exc)
         return 1
