@@ -151,7 +151,7 @@ def test_every_metric_in_dashboards_and_alerts_is_exported(make_stack: StackFact
         lambda: (
             stack.metric("distillgate_client_disconnects_total", model="assistant", route="student")
             == 1
-        )  # fmt: skip
+        )
     )
     assert stack.wait_for(
         lambda: (
@@ -159,7 +159,7 @@ def test_every_metric_in_dashboards_and_alerts_is_exported(make_stack: StackFact
                 "distillgate_shadow_dropped_total", model="assistant", reason="upstream_error"
             )
             >= 1
-        )  # fmt: skip
+        )
     )
     assert stack.wait_for(lambda: _shadow_settled(stack))
     exported = _sample_names(httpx.get(stack.url + "/metrics", timeout=10).text)
