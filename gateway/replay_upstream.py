@@ -39,9 +39,11 @@ class Behavior:
     status: int | None = None  # answer with this HTTP error instead
     retry_after: str | None = None
     hang: bool = False  # never answer (until the client goes away)
+    hang_after_headers: bool = False  # streaming: send the headers, then nothing
     hang_after_tokens: int | None = None  # streaming: go silent after N content chunks
     drop_after_tokens: int | None = None  # streaming: cut the connection after N chunks
     omit_done: bool = False  # streaming: end normally but without `data: [DONE]`
+    garbage_after_tokens: int | None = None  # streaming: a malformed `data:` line after N chunks
 
 
 @dataclass
@@ -243,6 +245,8 @@ class _Fake:
         behavior = reply.behavior
         finished = False
         try:
+            if behavior.hang_after_headers:
+                await asyncio.Event().wait()
             for i, event in enumerate(reply.events()):
                 if behavior.hang_after_tokens is not None and i > behavior.hang_after_tokens:
                     await asyncio.Event().wait()
@@ -250,6 +254,8 @@ class _Fake:
                     raise ConnectionAbortedError("scripted drop mid-stream")
                 if i and behavior.token_delay_s:
                     await asyncio.sleep(behavior.token_delay_s)
+                if i == behavior.garbage_after_tokens:
+                    yield b"data: {this is not json\n\n"
                 yield b"data: " + orjson.dumps(event) + b"\n\n"
             if not behavior.omit_done:
                 yield b"data: [DONE]\n\n"

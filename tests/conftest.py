@@ -34,6 +34,7 @@ class Stack:
     teacher: FakeState
     student_server: ServerThread
     teacher_server: ServerThread
+    gateway_server: ServerThread
     api_key: str = "unused"
     _clients: list[openai.OpenAI] = field(default_factory=list)
 
@@ -65,13 +66,18 @@ StackFactory = Callable[..., Stack]
 
 
 def gateway_yaml(
-    student_url: str, teacher_url: str, student_timeout: float = 10.0, shadow: bool = False
+    student_url: str,
+    teacher_url: str,
+    student_timeout: float = 10.0,
+    shadow: bool = False,
+    student_pool: str = "",
 ) -> str:
     """Shadowing is off unless a test turns it on: shadow calls would reach the fakes."""
     return f"""
 models:
   assistant:
-    student: {{base_url: "{student_url}/v1", model: student, timeout_s: {student_timeout}}}
+    student: {{base_url: "{student_url}/v1", model: student,
+              timeout_s: {student_timeout}{student_pool}}}
     teacher: {{base_url: "{teacher_url}/v1", model: teacher, timeout_s: 10}}
 server:
   max_body_bytes: 65536
@@ -99,13 +105,15 @@ def make_stack(router_parts: RouterParts) -> Iterator[StackFactory]:
         admin_key: str | None = None,
         extra_yaml: str = "",
         config_path: Path | None = None,
+        student_pool: str = "",
     ) -> Stack:
         student_script, teacher_script = Script(), Script()
         student_state, teacher_state = FakeState(), FakeState()
         s = ServerThread(create_fake_app("student", script=student_script, state=student_state))
         t = ServerThread(create_fake_app("teacher", script=teacher_script, state=teacher_state))
         servers.extend([s, t])
-        yaml_text = gateway_yaml(s.start(), t.start(), student_timeout) + extra_yaml
+        yaml_text = gateway_yaml(s.start(), t.start(), student_timeout, student_pool=student_pool)
+        yaml_text += extra_yaml
         if config_path is None:
             loaded = config_mod.parse(yaml_text.encode(), {}, "<test>")
         else:
@@ -119,8 +127,9 @@ def make_stack(router_parts: RouterParts) -> Iterator[StackFactory]:
         g = ServerThread(app)
         servers.append(g)
         stack = Stack(
-            g.start(), registry, student_script, teacher_script, student_state, teacher_state, s, t
-        )
+            g.start(), registry, student_script, teacher_script, student_state, teacher_state,
+            s, t, g,
+        )  # fmt: skip
         if api_keys:
             stack.api_key = api_keys[0]
         stacks.append(stack)

@@ -20,15 +20,19 @@ class ServerThread:
         self._app = app
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.url = ""
 
     def start(self) -> str:
         sock = bind_loopback()
         port = sock.getsockname()[1]
         server = uvicorn.Server(uvicorn_config(self._app, "127.0.0.1", port, log_level="warning"))
-        thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True
-        )
+
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            await server.serve(sockets=[sock])
+
+        thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
         thread.start()
         deadline = time.monotonic() + 15
         while not server.started:
@@ -38,6 +42,15 @@ class ServerThread:
         self._server, self._thread = server, thread
         self.url = f"http://127.0.0.1:{port}"
         return self.url
+
+    def task_count(self) -> int:
+        """asyncio tasks alive in the server's loop (for leak checks)."""
+        assert self._loop is not None
+
+        async def count() -> int:
+            return len(asyncio.all_tasks())
+
+        return asyncio.run_coroutine_threadsafe(count(), self._loop).result(timeout=10)
 
     def stop(self) -> None:
         if self._server is None or self._thread is None:
