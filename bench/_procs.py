@@ -15,7 +15,7 @@ import httpx
 _UPSTREAM = """
 import sys, uvicorn
 from gateway.replay_upstream import Behavior, Script, create_fake_app
-pace = Behavior(answer=sys.argv[2], latency_s=float(sys.argv[3]))
+pace = Behavior(answer=sys.argv[2], latency_s=float(sys.argv[3]), token_delay_s=float(sys.argv[5]))
 app = create_fake_app(sys.argv[4], script=Script(default=pace))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
@@ -33,16 +33,28 @@ def upstream_cmd(
     answer: str = "Hello! How can I help you today?",
     latency_s: float = 0.0,
     served_model: str = "student",
+    token_delay_s: float = 0.0,
 ) -> list[str]:
-    return [sys.executable, "-c", _UPSTREAM, str(port), answer, str(latency_s), served_model]
+    return [
+        sys.executable, "-c", _UPSTREAM, str(port), answer, str(latency_s), served_model,
+        str(token_delay_s),
+    ]  # fmt: skip
 
 
 @contextmanager
-def spawn(cmd: list[str], port: int, health: str = "/healthz") -> Iterator[subprocess.Popen[bytes]]:
+def spawn(
+    cmd: list[str],
+    port: int,
+    health: str = "/healthz",
+    env: dict[str, str] | None = None,
+    timeout_s: float = 30,
+    quiet: bool = False,
+) -> Iterator[subprocess.Popen[bytes]]:
     """Start `cmd`, wait until it answers on `port`, stop it at the end."""
-    proc = subprocess.Popen(cmd)
+    out = subprocess.DEVNULL if quiet else None
+    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout_s
         while True:
             try:
                 httpx.get(f"http://127.0.0.1:{port}{health}", timeout=1)

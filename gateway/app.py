@@ -157,6 +157,7 @@ def create_app(
             await _shutdown(runtime)
 
     app = FastAPI(title="distillgate", version="0.1.0", lifespan=lifespan)
+    app.state.live = runtime.live  # read-only introspection (tests, debugging)
     add_error_handlers(app, metrics)
     _add_api_routes(app, runtime, auth)
     _add_ops_routes(app, runtime, registry)

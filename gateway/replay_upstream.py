@@ -192,6 +192,8 @@ class _Fake:
         reply = _Reply(
             self.served_model, body, chat, tokens, finish, len(tokenize(prompt)), behavior
         )
+        if not body.get("stream") and behavior.token_delay_s:
+            await asyncio.sleep(behavior.token_delay_s * len(tokens))  # generation takes time
         if body.get("stream"):
             return StreamingResponse(
                 self._stream(reply), media_type="text/event-stream; charset=utf-8"

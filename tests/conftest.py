@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -35,6 +36,7 @@ class Stack:
     student_server: ServerThread
     teacher_server: ServerThread
     gateway_server: ServerThread
+    app: Any = None
     api_key: str = "unused"
     _clients: list[openai.OpenAI] = field(default_factory=list)
 
@@ -130,6 +132,7 @@ def make_stack(router_parts: RouterParts) -> Iterator[StackFactory]:
             g.start(), registry, student_script, teacher_script, student_state, teacher_state,
             s, t, g,
         )  # fmt: skip
+        stack.app = app
         if api_keys:
             stack.api_key = api_keys[0]
         stacks.append(stack)

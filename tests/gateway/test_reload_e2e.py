@@ -114,6 +114,21 @@ def test_reload_under_traffic(live: tuple[Stack, Path]) -> None:
     assert stack.metric("distillgate_config_reloads_total", result="success") == 2  # start + 1
 
 
+def test_upstream_clients_are_rebuilt_only_when_their_settings_change(
+    live: tuple[Stack, Path],
+) -> None:
+    stack, path = live
+    before = stack.app.state.live.current.aliases["assistant"]
+    path.write_text(
+        path.read_text().replace("model: teacher, timeout_s: 10", "model: teacher, timeout_s: 12")
+    )
+    assert reload(stack).json()["applied"] is True
+    after = stack.app.state.live.current.aliases["assistant"]
+    assert after.student is before.student  # unchanged settings: the same pooled clients
+    assert after.teacher is not before.teacher and after.teacher.settings.timeout_s == 12
+    assert stack.client().chat.completions.create(model="assistant", messages=HAIKU).choices
+
+
 @pytest.mark.parametrize(
     ("broken", "message"),
     [
