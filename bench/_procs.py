@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -26,6 +27,12 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def gateway_cmd(config: Path, port: int) -> list[str]:
+    """`distillgate serve` on loopback, warnings only."""
+    serve = [sys.executable, "-m", "gateway", "--log-level", "warning", "serve"]
+    return [*serve, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
 
 
 def upstream_cmd(

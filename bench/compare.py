@@ -29,7 +29,7 @@ import httpx
 
 BENCH = Path(__file__).parent
 sys.path.insert(0, str(BENCH))
-from _procs import free_port, spawn, upstream_cmd  # noqa: E402
+from _procs import free_port, gateway_cmd, spawn, upstream_cmd  # noqa: E402
 
 LITELLM_VENV = BENCH / ".venv-litellm"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -119,9 +119,7 @@ def stack(realistic: bool, litellm: Path) -> Iterator[list[Path_]]:
             f"models:\n  assistant:\n    student: {{base_url: '{base}', model: student}}\n"
             f"    teacher: {{base_url: '{base}', model: student}}\nshadow: {{enabled: false}}\n"
         )
-        dg = [sys.executable, "-m", "gateway", "--log-level", "warning", "serve", "--config",
-              str(Path(tmp) / "dg.yaml"), "--host", "127.0.0.1", "--port", str(gw)]  # fmt: skip
-        dg_proc = es.enter_context(spawn(dg, gw))
+        dg_proc = es.enter_context(spawn(gateway_cmd(Path(tmp) / "dg.yaml", gw), gw))
         (Path(tmp) / "ll.yaml").write_text(
             "model_list:\n  - model_name: assistant\n    litellm_params:\n"
             f"      model: openai/student\n      api_base: {base}\n      api_key: dummy\n"

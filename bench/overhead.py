@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _procs import free_port, spawn, upstream_cmd
+from _procs import free_port, gateway_cmd, spawn, upstream_cmd
 
 CHAT: dict[str, object] = {
     "model": "assistant",
@@ -49,9 +49,7 @@ def stack() -> Iterator[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "bench.yaml"
         cfg.write_text(config_text(f"http://127.0.0.1:{up_port}"))
-        gateway = [sys.executable, "-m", "gateway", "--log-level", "warning", "serve"]
-        gateway += ["--config", str(cfg), "--host", "127.0.0.1", "--port", str(gw_port)]
-        with spawn(upstream_cmd(up_port), up_port), spawn(gateway, gw_port):
+        with spawn(upstream_cmd(up_port), up_port), spawn(gateway_cmd(cfg, gw_port), gw_port):
             yield f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{gw_port}"
 
 

@@ -25,7 +25,7 @@ import httpx
 
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
-from _procs import free_port, spawn, upstream_cmd  # noqa: E402
+from _procs import free_port, gateway_cmd, spawn, upstream_cmd  # noqa: E402
 
 from gateway import config as config_mod  # noqa: E402
 from gateway import prompt_files, router_setup  # noqa: E402
@@ -77,9 +77,7 @@ def gateways() -> Iterator[tuple[str, str]]:
                 f"    teacher: {{base_url: 'http://127.0.0.1:{up}/v1', model: student}}\n" + routing
             )
             port = free_port()
-            cmd = [sys.executable, "-m", "gateway", "--log-level", "warning", "serve"]
-            cmd += ["--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)]
-            stack.enter_context(spawn(cmd, port))
+            stack.enter_context(spawn(gateway_cmd(cfg, port), port))
             urls.append(f"http://127.0.0.1:{port}")
         yield urls[0], urls[1]
 

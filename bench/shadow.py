@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _procs import free_port, spawn, upstream_cmd
+from _procs import free_port, gateway_cmd, spawn, upstream_cmd
 
 from monitors.scorers import SCORERS, score_pair
 
@@ -55,9 +55,7 @@ def gateways() -> Iterator[tuple[str, str]]:
                 + "\n"
             )
             port = free_port()
-            cmd = [sys.executable, "-m", "gateway", "--log-level", "warning", "serve"]
-            cmd += ["--config", str(cfg), "--host", "127.0.0.1", "--port", str(port)]
-            stack.enter_context(spawn(cmd, port))
+            stack.enter_context(spawn(gateway_cmd(cfg, port), port))
             urls.append(f"http://127.0.0.1:{port}")
         yield urls[0], urls[1]
 

@@ -16,7 +16,12 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    ProcessCollector,
+    generate_latest,
+)
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -28,7 +33,7 @@ from gateway.config import ConfigError, LoadedConfig, Settings
 from gateway.error_handlers import add_error_handlers
 from gateway.errors import GatewayError
 from gateway.live import AliasUpstreams, LiveConfig, LiveConfigHolder
-from gateway.metrics import GatewayMetrics, ReloadMetrics
+from gateway.metrics import GatewayMetrics, LoopTasksCollector, ReloadMetrics
 from gateway.proxy import Proxy
 from gateway.recent import RecentRequests
 from gateway.reload import Reloader, file_identity
@@ -128,6 +133,8 @@ def create_app(
     )
     shadow_metrics = ShadowMetrics(registry)
     registry.register(GapCollector(monitor, runtime.queue_depth))
+    ProcessCollector(registry=registry)  # process_resident_memory_bytes, process_open_fds, ...
+    registry.register(LoopTasksCollector())
     recent = RecentRequests()
 
     @asynccontextmanager

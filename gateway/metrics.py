@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 # Latency buckets from sub-millisecond (gateway overhead) to long generations.
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -111,3 +116,16 @@ class ReloadMetrics:
         self.reloads.labels("success").inc()
         self.info.info({"sha256": digest})
         self.last_success.set(when)
+
+
+class LoopTasksCollector(Collector):
+    """asyncio tasks alive in the serving loop, read at scrape time (leaks show as a slope)."""
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            count = len(asyncio.all_tasks())
+        except RuntimeError:  # scraped from outside a running loop
+            return
+        family = GaugeMetricFamily("distillgate_event_loop_tasks", "asyncio tasks alive.")
+        family.add_metric([], count)
+        yield family
