@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -39,6 +39,8 @@ class UpstreamSettings(_Strict):
     # Connections are spread over several httpx clients: one client's pool slows down
     # badly with many requests in flight (see PERFORMANCE.md).
     clients: int = Field(default=4, ge=1, le=64)
+    # native: the gateway's own HTTP/1.1 client (fast); httpx: the general-purpose one.
+    client: Literal["native", "httpx"] = "native"
 
     @field_validator("base_url")
     @classmethod

@@ -83,8 +83,8 @@ class Check:
             return verdict, stream
         if self.added_logprobs:
             replay = _strip_logprobs(_chain(bytes(held), stream.rest))
-            return None, OpenStream(stream.response, await anext(replay, b""), replay)
-        return None, OpenStream(stream.response, bytes(held), stream.rest)
+            return None, stream.replay(await anext(replay, b""), replay)
+        return None, stream.replay(bytes(held), stream.rest)
 
 
 def _text_and_logprobs(choice: dict[str, Any], chat: bool) -> tuple[str, list[float] | None]:

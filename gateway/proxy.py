@@ -120,7 +120,18 @@ class Proxy:
     ) -> Answer:
         """Keep the student's answer, or replace it with the teacher's when a check fails."""
         if isinstance(answer, OpenStream):
-            verdict, answer = await check.inspect_stream(answer)
+            try:
+                verdict, answer = await check.inspect_stream(answer)
+            except UpstreamFailure as exc:
+                # The student broke off inside the commit window: nothing was sent yet.
+                await answer.aclose()
+                self._acct.upstream_failed(call, Target.STUDENT, exc)
+                teacher = await self._call(pair, Target.TEACHER, parsed, parsed.body, call,
+                                           Reason.FALLBACK)  # fmt: skip
+                if teacher is None:
+                    raise
+                self._acct.metrics.fallbacks.labels(call.alias).inc()
+                return teacher
         else:
             verdict, answer = check.inspect_reply(answer)
         if verdict is None:

@@ -7,12 +7,11 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.errors import sse_error_event
-from gateway.upstream import OpenStream, UpstreamErrorType, classify
+from gateway.upstream import OpenStream, UpstreamErrorType, UpstreamFailure
 
 _DONE = b"data: [DONE]"
 
@@ -91,8 +90,8 @@ class StreamRelay(Response):
                 chunk = await anext(self._stream.rest, b"")
                 if not chunk:
                     break
-        except httpx.HTTPError as exc:
-            out.error_type = classify(exc)
+        except UpstreamFailure as exc:
+            out.error_type = exc.error_type
             if out.error_type is UpstreamErrorType.PROTOCOL:
                 out.error_type = UpstreamErrorType.STREAM_INTERRUPTED
         if out.error_type is None and _DONE not in tail:

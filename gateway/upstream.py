@@ -1,36 +1,26 @@
-"""Pooled HTTP clients for one OpenAI-compatible upstream; failures sorted into a closed set."""
+"""One OpenAI-compatible upstream: pooled connections, failures sorted into a closed set.
+
+Two clients behind one interface: the small native HTTP/1.1 client (`gateway.http11`,
+the default: it costs a fraction of httpx per request) and httpx (`client: httpx`, and
+whenever a test injects an httpx transport).
+"""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
 import httpx
 
+from gateway import http11
 from gateway.config import UpstreamSettings
+from gateway.upstream_errors import UpstreamErrorType, UpstreamFailure
+
+__all__ = ["OpenStream", "Upstream", "UpstreamErrorType", "UpstreamFailure", "UpstreamReply"]
 
 # Response headers worth relaying to the client; hop-by-hop and length headers are not.
 _RELAYED = ("content-type", "retry-after")
-
-
-class UpstreamErrorType(StrEnum):
-    CONNECT = "connect"
-    TIMEOUT = "timeout"
-    PROTOCOL = "protocol"
-    HTTP_5XX = "http_5xx"
-    HTTP_4XX = "http_4xx"
-    STREAM_INTERRUPTED = "stream_interrupted"
-
-
-class UpstreamFailure(Exception):
-    """The upstream gave no usable HTTP answer."""
-
-    def __init__(self, error_type: UpstreamErrorType, detail: str) -> None:
-        super().__init__(detail)
-        self.error_type = error_type
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,19 +35,27 @@ class UpstreamReply:
 class OpenStream:
     """A 200 streaming answer whose first chunk has arrived; the rest is read by the relay."""
 
-    def __init__(self, response: httpx.Response, first: bytes, rest: AsyncIterator[bytes]) -> None:
-        self.response = response
+    def __init__(
+        self,
+        first: bytes,
+        rest: AsyncIterator[bytes],
+        headers: dict[str, str],
+        closer: Callable[[], Awaitable[None]],
+    ) -> None:
         self.first = first
         self.rest = rest
-        self.headers = _relayed_headers(response)
+        self.headers = headers
+        self._closer = closer
+
+    def replay(self, first: bytes, rest: AsyncIterator[bytes]) -> OpenStream:
+        """The same upstream stream, read from `first` and `rest` instead."""
+        return OpenStream(first, rest, self.headers, self._closer)
 
     async def aclose(self) -> None:
-        await self.response.aclose()
+        await self._closer()
 
 
 class Upstream:
-    """One upstream server: a few httpx clients used in turn, all closed by `aclose`."""
-
     def __init__(
         self,
         settings: UpstreamSettings,
@@ -68,6 +66,100 @@ class Upstream:
         self.api_key = api_key
         self.model = settings.model
         self.base_url = settings.base_url
+        headers = _base_headers(api_key)
+        self._backend: _Native | _Httpx
+        if settings.client == "native" and transport is None:
+            self._backend = _Native(settings, headers)
+        else:
+            self._backend = _Httpx(settings, headers, transport)
+
+    async def post(self, path: str, body: bytes, request_id: str) -> UpstreamReply:
+        return await self._backend.post(path, body, request_id)
+
+    async def open_stream(
+        self, path: str, body: bytes, request_id: str
+    ) -> OpenStream | UpstreamReply:
+        """Send a streaming request and wait for its first chunk.
+
+        A non-200 answer comes back whole as an UpstreamReply. Nothing has reached the
+        client yet when this returns or raises, so the caller may still fall back.
+        """
+        return await self._backend.open_stream(path, body, request_id)
+
+    async def probe(self, timeout_s: float) -> bool:
+        """True when `GET /models` answers 200 within `timeout_s`."""
+        return await self._backend.probe(timeout_s)
+
+    async def aclose(self) -> None:
+        await self._backend.aclose()
+
+
+class _Native:
+    def __init__(self, settings: UpstreamSettings, headers: dict[str, str]) -> None:
+        self._pool = http11.Pool(
+            settings.base_url, settings.max_connections, settings.connect_timeout_s,
+            settings.timeout_s,
+        )  # fmt: skip
+        self._headers = headers
+
+    async def post(self, path: str, body: bytes, request_id: str) -> UpstreamReply:
+        response = await self._pool.request("POST", path, self._with(request_id), body)
+        try:
+            content = await response.read()
+        finally:
+            response.release()
+        return UpstreamReply(response.status, _pick(response.headers), content)
+
+    async def open_stream(
+        self, path: str, body: bytes, request_id: str
+    ) -> OpenStream | UpstreamReply:
+        response = await self._pool.request("POST", path, self._with(request_id), body)
+        rest = response.chunks()
+        try:
+            if response.status != 200:
+                content = b"".join([chunk async for chunk in rest])
+                response.release()
+                return UpstreamReply(response.status, _pick(response.headers), content)
+            first = await anext(rest, b"")
+        except BaseException:
+            response.release()
+            raise
+        if not first:
+            response.release()
+            raise UpstreamFailure(UpstreamErrorType.PROTOCOL, "stream ended before any data")
+
+        async def close() -> None:
+            await rest.aclose()
+            response.release()
+
+        return OpenStream(first, rest, _pick(response.headers), close)
+
+    async def probe(self, timeout_s: float) -> bool:
+        try:
+            response = await self._pool.request("GET", "/models", self._headers, b"", timeout_s)
+            await response.read()
+            response.release()
+        except UpstreamFailure:
+            return False
+        return response.status == 200
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+    def _with(self, request_id: str) -> dict[str, str]:
+        return {**self._headers, "x-request-id": request_id}
+
+
+class _Httpx:
+    """httpx clients used in turn: one client's pool slows down with many requests in flight."""
+
+    def __init__(
+        self,
+        settings: UpstreamSettings,
+        headers: dict[str, str],
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> None:
+        self.base_url = settings.base_url
         timeout = httpx.Timeout(
             settings.timeout_s, connect=settings.connect_timeout_s, pool=settings.timeout_s
         )
@@ -77,7 +169,7 @@ class Upstream:
             httpx.AsyncClient(
                 timeout=timeout,
                 transport=transport or httpx.AsyncHTTPTransport(limits=limits),
-                headers=_base_headers(api_key),
+                headers=headers,
             )
             for _ in range(settings.clients if transport is None else 1)
         ]
@@ -91,16 +183,11 @@ class Upstream:
             )
         except httpx.HTTPError as exc:
             raise _failure(exc) from exc
-        return UpstreamReply(response.status_code, _relayed_headers(response), response.content)
+        return UpstreamReply(response.status_code, _pick(response.headers), response.content)
 
     async def open_stream(
         self, path: str, body: bytes, request_id: str
     ) -> OpenStream | UpstreamReply:
-        """Send a streaming request and wait for its first chunk.
-
-        A non-200 answer comes back whole as an UpstreamReply. Nothing has reached the
-        client yet when this returns or raises, so the caller may still fall back.
-        """
         client = next(self._next)
         request = client.build_request(
             "POST", self.base_url + path, content=body, headers={"x-request-id": request_id}
@@ -112,22 +199,18 @@ class Upstream:
         try:
             if response.status_code != 200:
                 content = await response.aread()
-                return UpstreamReply(response.status_code, _relayed_headers(response), content)
-            rest = response.aiter_raw()
+                return UpstreamReply(response.status_code, _pick(response.headers), content)
+            rest = _translated(response.aiter_raw())
             first = await anext(rest, b"")
-        except httpx.HTTPError as exc:
-            await response.aclose()
-            raise _failure(exc) from exc
         except BaseException:
             await response.aclose()
             raise
         if not first:
             await response.aclose()
             raise UpstreamFailure(UpstreamErrorType.PROTOCOL, "stream ended before any data")
-        return OpenStream(response, first, rest)
+        return OpenStream(first, rest, _pick(response.headers), response.aclose)
 
     async def probe(self, timeout_s: float) -> bool:
-        """True when `GET /models` answers 200 within `timeout_s`."""
         try:
             response = await self._clients[0].get(self.base_url + "/models", timeout=timeout_s)
         except httpx.HTTPError:
@@ -137,6 +220,15 @@ class Upstream:
     async def aclose(self) -> None:
         for client in self._clients:
             await client.aclose()
+
+
+async def _translated(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """httpx's errors as UpstreamFailure, so the relay sees one kind of failure."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except httpx.HTTPError as exc:
+        raise _failure(exc) from exc
 
 
 def classify(exc: httpx.HTTPError) -> UpstreamErrorType:
@@ -159,5 +251,5 @@ def _base_headers(api_key: str | None) -> dict[str, str]:
     return headers
 
 
-def _relayed_headers(response: httpx.Response) -> dict[str, str]:
-    return {name: response.headers[name] for name in _RELAYED if name in response.headers}
+def _pick(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: headers[name] for name in _RELAYED if name in headers}

@@ -285,3 +285,20 @@ def test_client_disconnect_cancels_the_upstream(stack: Stack) -> None:
     stack.student_script.default = Behavior(answer="still here")
     done = stack.client().chat.completions.create(model="assistant", messages=MESSAGES)
     assert done.choices[0].message.content == "still here"
+
+
+def test_the_httpx_client_serves_the_same(make_stack: StackFactory) -> None:
+    """`client: httpx` (the general-purpose client) behind the same interface."""
+    stack = make_stack(student_pool=", client: httpx")
+    stack.student_script.default = Behavior(answer="via httpx")
+    client = stack.client()
+    done = client.chat.completions.create(model="assistant", messages=MESSAGES)
+    assert done.choices[0].message.content == "via httpx"
+    stream = client.chat.completions.create(model="assistant", messages=MESSAGES, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "via httpx"
+    stack.student_script.default = Behavior(answer="a b c d e f", drop_after_tokens=2)
+    with pytest.raises(openai.APIError):
+        list(client.chat.completions.create(model="assistant", messages=MESSAGES, stream=True))
+    stack.student_server.stop()
+    raw = client.chat.completions.with_raw_response.create(model="assistant", messages=MESSAGES)
+    assert raw.headers["x-distillgate-reason"] == "fallback"

@@ -261,6 +261,14 @@ def test_sighup_and_file_watch(tmp_path: Path, trigger: str) -> None:
         proc = serve(path, port)
         try:
             url = f"http://127.0.0.1:{port}"
+            # the real server runs on uvloop: proxy a few requests through it first
+            for _ in range(3):
+                response = httpx.post(
+                    url + "/v1/chat/completions",
+                    json={"model": "assistant", "messages": HAIKU},
+                    timeout=20,
+                )
+                assert response.status_code == 200, response.text
             changed = base.replace("max_body_bytes: 65536", "max_body_bytes: 70000")
             path.write_text(changed)
             want = config_mod.parse(changed.encode(), {}, "x").digest
