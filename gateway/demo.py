@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import httpx
 import openai
+import yaml
 from prometheus_client import CollectorRegistry
 
 from gateway import config as config_mod
@@ -26,6 +28,7 @@ STUDENT_FILE = "llama-2-chat7b.jsonl"
 # Replay pacing: a student that streams faster than the teacher, as on a GPU.
 STUDENT_PACE = Behavior(latency_s=0.02, token_delay_s=0.0005)
 TEACHER_PACE = Behavior(latency_s=0.08, token_delay_s=0.001)
+ADMIN_KEY = "demo-admin"  # the demo's gateway is on loopback and lives for one run
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ async def run_demo(out: TextIO, *, questions: int = 80, concurrency: int = 8) ->
     registry = CollectorRegistry()
     async with background_server(student) as s_url, background_server(teacher) as t_url:
         loaded = config_mod.parse(_demo_config(s_url, t_url).encode(), {}, "<demo>")
-        app = create_app(loaded, Authenticator((), None), registry=registry)
+        app = create_app(loaded, Authenticator((), ADMIN_KEY), registry=registry)
         async with background_server(app) as gateway_url:
             client = openai.AsyncOpenAI(
                 base_url=gateway_url + "/v1", api_key="demo", max_retries=0, timeout=60
@@ -79,6 +82,7 @@ async def run_demo(out: TextIO, *, questions: int = 80, concurrency: int = 8) ->
             )
             served = await _ask_all(client, asked, concurrency)
             _report(out, served, "All MT-Bench first turns through the gateway")
+            await _gap(gateway_url, out)
             await _risky(client, out)
             student_script.default = Behavior(status=503)  # the student server goes down
             outage = await _ask_all(client, asked[: min(10, len(asked))], concurrency)
@@ -195,12 +199,50 @@ def _metrics(out: TextIO, registry: CollectorRegistry) -> None:
 
 
 def _demo_config(student_url: str, teacher_url: str) -> str:
-    return f"""
-models:
-  assistant:
-    student: {{base_url: "{student_url}/v1", model: llama-2-7b-chat, timeout_s: 30}}
-    teacher: {{base_url: "{teacher_url}/v1", model: gpt-4o, timeout_s: 60}}
-"""
+    """Every category shadowed, so the demo can show the gap after one pass."""
+    routing = config_mod.default_routing()
+    for category in routing["categories"].values():
+        category["shadow_rate"] = 1.0
+    config = {
+        "models": {
+            "assistant": {
+                "student": {"base_url": f"{student_url}/v1", "model": "llama-2-7b-chat"},
+                "teacher": {"base_url": f"{teacher_url}/v1", "model": "gpt-4o"},
+            }
+        },
+        "routing": routing,
+        "shadow": {"workers": 8, "max_teacher_rps": 1000, "noise_floor_rate": 0.0},
+        "monitor": {"min_samples": 5},
+    }
+    return yaml.safe_dump(config)
+
+
+async def _gap(gateway_url: str, out: TextIO) -> None:
+    """Wait for the shadow queue to drain, then show the per-category gap from /admin/gap."""
+    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+    async with httpx.AsyncClient(base_url=gateway_url, headers=headers, timeout=30) as http:
+        for _ in range(600):
+            body = (await http.get("/admin/gap")).json()
+            if body["shadow_queue_depth"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # the last jobs in the workers' hands
+        gap = (await http.get("/admin/gap")).json()["models"]["assistant"]
+    _say(out, "\n== The gap, measured by shadowing every request to the teacher (/admin/gap)")
+    _say(out, f"{'category':<10} {'n':>3} {'gap':>6} {'interval':>15} {'surface':>8} "
+              f"{'illusion':>9} {'advantage':>9}  breaker")  # fmt: skip
+    for name, row in sorted(gap.items(), key=lambda kv: -kv[1]["n"]):
+        if not row["n"]:
+            continue
+        interval = f"[{_num(row['lower'])}, {_num(row['upper'])}]"
+        _say(out, f"{name:<10} {row['n']:>3} {_num(row['gap']):>6} {interval:>15} "
+                  f"{_num(row['surface_similarity']):>8} {_num(row['illusion_rate']):>9} "
+                  f"{_num(row['advantage']):>9}  {row['breaker']}")  # fmt: skip
+    _say(out, "(replayed answers: the teacher says the same thing twice, so no noise floor here)")
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _say(out: TextIO, line: str) -> None:

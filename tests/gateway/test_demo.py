@@ -1,0 +1,18 @@
+"""The README's first command runs the demo: it must keep working."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+from gateway.demo import run_demo
+
+
+def test_demo_serves_routes_measures_and_falls_back() -> None:
+    out = io.StringIO()
+    assert asyncio.run(run_demo(out, questions=12, concurrency=4)) == 0
+    text = out.getvalue()
+    assert "All MT-Bench first turns through the gateway (12 requests)" in text
+    assert "The gap, measured by shadowing every request" in text
+    assert "teacher/policy       violence" in text  # a risky prompt went to the teacher
+    assert "fallbacks to the teacher: 10" in text
