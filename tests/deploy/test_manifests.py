@@ -104,3 +104,13 @@ def test_compose_provisions_the_dashboards(name: str) -> None:
     assert any(
         m.endswith(":" + provider["providers"][0]["options"]["path"] + ":ro") for m in mounts
     )
+
+
+def test_the_gpu_run_config_is_valid() -> None:
+    text = (DEPLOY / "gpu" / "distillgate.yaml").read_bytes()
+    off = config_mod.parse(text, {"SHADOW_ENABLED": "false", "SHADOW_RATE": "0.0"}, "gpu")
+    assert off.settings.shadow.enabled is False
+    full = config_mod.parse(text, {"SHADOW_RATE": "1.0"}, "gpu")
+    assert full.settings.routing.categories["code"].shadow_rate == 1.0
+    assert full.settings.routing.categories["code"].min_mean_logprob == -5
+    assert full.settings.routing.escalation.commit_tokens == 4
