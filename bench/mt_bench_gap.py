@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx
 import openai
-import yaml
 from prometheus_client import CollectorRegistry
 
 from gateway import config as config_mod
 from gateway.app import create_app
 from gateway.auth import Authenticator
+from gateway.demo import shadow_everything_config
 from gateway.replay_upstream import FakeState, ReplayBook, Script, create_fake_app
 from gateway.server import background_server
 from monitors.gap import GapMonitor
@@ -46,24 +46,6 @@ def answers(name: str) -> dict[int, list[str]]:
     return {r["question_id"]: r["choices"][0]["turns"] for r in rows}
 
 
-def gateway_config(student_url: str, teacher_url: str) -> bytes:
-    routing = config_mod.default_routing()
-    for category in routing["categories"].values():
-        category["shadow_rate"] = 1.0
-    config = {
-        "models": {
-            "assistant": {
-                "student": {"base_url": f"{student_url}/v1", "model": "student"},
-                "teacher": {"base_url": f"{teacher_url}/v1", "model": "teacher"},
-            }
-        },
-        "routing": routing,
-        "shadow": {"max_teacher_rps": 1000, "noise_floor_rate": 0.25, "queue_size": 1000},
-        "monitor": {"min_samples": 5},
-    }
-    return yaml.safe_dump(config).encode()
-
-
 async def through_gateway(student_file: str) -> dict[str, Any]:
     qs = questions()
     student_book = ReplayBook.from_mt_bench(DATA / "question.jsonl", DATA / student_file)
@@ -71,7 +53,11 @@ async def through_gateway(student_file: str) -> dict[str, Any]:
     student = create_fake_app("student", script=Script(), book=student_book, state=FakeState())
     teacher = create_fake_app("teacher", script=Script(), book=teacher_book, state=FakeState())
     async with background_server(student) as s_url, background_server(teacher) as t_url:
-        loaded = config_mod.parse(gateway_config(s_url, t_url), {}, "<mt-bench>")
+        loaded = config_mod.parse(
+            shadow_everything_config((s_url, "student"), (t_url, "teacher"), 0.25).encode(),
+            {},
+            "<mt-bench>",
+        )
         app = create_app(loaded, Authenticator((), "bench"), registry=CollectorRegistry())
         async with background_server(app) as url:
             client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="x", max_retries=0)

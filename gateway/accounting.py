@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 
@@ -28,7 +28,6 @@ class Call:
     reason: Reason | None = None
     upstream_wait: float = 0.0
     failure: UpstreamFailure | None = None
-    headers: dict[str, str] = field(default_factory=dict)
     # Called with what the client received (bytes, is_sse) once it was served in full.
     on_served: Callable[[bytes, bool], None] | None = None
     student_answer: str | None = None  # the student's answer an escalation replaced

@@ -32,7 +32,6 @@ def add_admin_routes(
     async def gap(request: Request) -> Response:
         auth.check_admin(request.headers.get("authorization"))
         settings = live.current.settings
-        monitor.refresh_all()
         body = {
             alias: {
                 category: monitor.snapshot(alias, category).as_json()

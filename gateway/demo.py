@@ -70,7 +70,8 @@ async def run_demo(out: TextIO, *, questions: int = 80, concurrency: int = 8) ->
     )
     registry = CollectorRegistry()
     async with background_server(student) as s_url, background_server(teacher) as t_url:
-        loaded = config_mod.parse(_demo_config(s_url, t_url).encode(), {}, "<demo>")
+        text = shadow_everything_config((s_url, "llama-2-7b-chat"), (t_url, "gpt-4o"))
+        loaded = config_mod.parse(text.encode(), {}, "<demo>")
         app = create_app(loaded, Authenticator((), ADMIN_KEY), registry=registry)
         async with background_server(app) as gateway_url:
             client = openai.AsyncOpenAI(
@@ -198,20 +199,26 @@ def _metrics(out: TextIO, registry: CollectorRegistry) -> None:
         )
 
 
-def _demo_config(student_url: str, teacher_url: str) -> str:
-    """Every category shadowed, so the demo can show the gap after one pass."""
+def shadow_everything_config(
+    student: tuple[str, str], teacher: tuple[str, str], noise_floor_rate: float = 0.0
+) -> str:
+    """A config that shadows every request in every category, so the gap is seen at once.
+
+    `student` and `teacher` are (server URL without /v1, upstream model name). The demo
+    and bench/mt_bench_gap.py use it.
+    """
     routing = config_mod.default_routing()
     for category in routing["categories"].values():
         category["shadow_rate"] = 1.0
     config = {
         "models": {
             "assistant": {
-                "student": {"base_url": f"{student_url}/v1", "model": "llama-2-7b-chat"},
-                "teacher": {"base_url": f"{teacher_url}/v1", "model": "gpt-4o"},
+                "student": {"base_url": f"{student[0]}/v1", "model": student[1]},
+                "teacher": {"base_url": f"{teacher[0]}/v1", "model": teacher[1]},
             }
         },
         "routing": routing,
-        "shadow": {"workers": 8, "max_teacher_rps": 1000, "noise_floor_rate": 0.0},
+        "shadow": {"workers": 8, "max_teacher_rps": 1000, "noise_floor_rate": noise_floor_rate},
         "monitor": {"min_samples": 5},
     }
     return yaml.safe_dump(config)

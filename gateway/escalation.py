@@ -16,6 +16,7 @@ import orjson
 
 from gateway.request_body import Endpoint, ParsedRequest
 from gateway.upstream import OpenStream, UpstreamReply
+from monitors.answers import split_sse, sse_events
 from router import escalation
 from router.types import EscalationRule, Reason
 
@@ -119,21 +120,9 @@ class _Events:
         self.done = False
 
     def feed(self, chunk: bytes) -> list[dict[str, Any]]:
-        self._pending += chunk
-        *complete, self._pending = self._pending.replace(b"\r\n", b"\n").split(b"\n\n")
-        out = []
-        for block in complete:
-            data = block.removeprefix(b"data: ").strip()
-            if data == b"[DONE]":
-                self.done = True
-            elif data:
-                try:
-                    event = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(event, dict):
-                    out.append(event)
-        return out
+        complete, self._pending = split_sse(self._pending + chunk)
+        self.done = self.done or any(b.strip() == b"data: [DONE]" for b in complete)
+        return list(sse_events(complete))
 
 
 async def _chain(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

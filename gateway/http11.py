@@ -9,7 +9,6 @@ httpx remains the client when a test injects a transport, and for `client: httpx
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from collections import deque
 from collections.abc import AsyncGenerator
@@ -248,5 +247,3 @@ class Pool:
     async def aclose(self) -> None:
         while self._idle:
             self._idle.pop().close()
-        with contextlib.suppress(Exception):
-            await asyncio.sleep(0)

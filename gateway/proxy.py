@@ -90,7 +90,7 @@ class Proxy:
         call: Call,
         forced: Target | None,
     ) -> Response:
-        text = request_body.features(parsed).text
+        text = request_body.prompt_text(parsed)
         enabled = live.policy.enabled
         classification = live.classifier.classify(text) if enabled else UNCLASSIFIED
         if self._recent is not None and enabled:

@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 
 from gateway.errors import ClientError, ClientErrorType
-from router.types import Features
 
 
 class Endpoint(StrEnum):
@@ -71,7 +70,7 @@ def parse(raw: bytes, endpoint: Endpoint) -> ParsedRequest:
     return ParsedRequest(endpoint, body, model, stream, raw)
 
 
-def features(request: ParsedRequest) -> Features:
+def prompt_text(request: ParsedRequest) -> str:
     """The text the router classifies: user turns for chat, the prompt for completions."""
     body = request.body
     if request.endpoint is Endpoint.CHAT:
@@ -83,15 +82,7 @@ def features(request: ParsedRequest) -> Features:
             if isinstance(prompt, str)
             else "\n".join(p for p in prompt if isinstance(p, str))
         )
-    fmt = body.get("response_format")
-    json_mode = isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
-    return Features(
-        text=text,
-        chars=len(text),
-        has_tools=bool(body.get("tools")),
-        json_mode=json_mode,
-        stream=request.stream,
-    )
+    return text
 
 
 def _check_messages(messages: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -15,11 +16,15 @@ def text_of_json(body: bytes, chat: bool) -> str | None:
     return _choice_text(choice, chat, delta=False)
 
 
-def text_of_sse(stream: bytes, chat: bool) -> str | None:
-    """Concatenate choice 0's content over every `data:` event; None if there is none."""
-    parts: list[str] = []
-    found = False
-    for block in stream.replace(b"\r\n", b"\n").split(b"\n\n"):
+def split_sse(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """(the complete events in `buffer`, what is left of an event still arriving)."""
+    *complete, rest = buffer.replace(b"\r\n", b"\n").split(b"\n\n")
+    return complete, rest
+
+
+def sse_events(blocks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """The JSON objects of `data:` events; `[DONE]`, comments and malformed lines are skipped."""
+    for block in blocks:
         data = block.removeprefix(b"data: ").strip()
         if not data.startswith(b"{"):
             continue
@@ -27,6 +32,16 @@ def text_of_sse(stream: bytes, chat: bool) -> str | None:
             event = orjson.loads(data)
         except orjson.JSONDecodeError:
             continue
+        if isinstance(event, dict):
+            yield event
+
+
+def text_of_sse(stream: bytes, chat: bool) -> str | None:
+    """Concatenate choice 0's content over every `data:` event; None if there is none."""
+    parts: list[str] = []
+    found = False
+    complete, rest = split_sse(stream)
+    for event in sse_events([*complete, rest]):
         for choice in event.get("choices") or ():
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 found = True

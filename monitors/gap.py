@@ -122,13 +122,13 @@ class GapMonitor:
             discriminated,
         )
         self._window(alias, category).pairs.append(pair)
-        self._refresh(alias, category)
+        self.snapshot(alias, category)
         return illusion
 
     def record_noise(self, alias: str, category: str, divergence: float) -> None:
         """Add a teacher-vs-teacher divergence: the noise floor the gap is measured above."""
         self._window(alias, category).noise.append((self._clock(), divergence))
-        self._refresh(alias, category)
+        self.snapshot(alias, category)
 
     def breaker_states(self, alias: str) -> Mapping[str, str]:
         """The router's view: category -> breaker state, refreshed as windows change."""
@@ -138,6 +138,7 @@ class GapMonitor:
         return sorted(self._windows)
 
     def snapshot(self, alias: str, category: str) -> GapSnapshot:
+        """The window's statistics now; also moves its breaker (time alone can expire pairs)."""
         window = self._window(alias, category)
         window.expire(self._clock() - self._window_s)
         pairs = list(window.pairs)
@@ -153,6 +154,8 @@ class GapMonitor:
         )
         gap = difference_interval(divergences, noise, c)
         max_gap = self._max_gap.get(category, 1.0)
+        window.breaker = self._next_state(window.breaker, len(pairs), gap, max_gap)
+        self._states.setdefault(alias, {})[category] = window.breaker.value
         return GapSnapshot(
             n=len(pairs),
             divergence=mean_interval(divergences, c),
@@ -163,18 +166,13 @@ class GapMonitor:
             illusion=wilson(sum(p.illusion for p in pairs), len(pairs), c),
             advantage=advantage,
             max_gap=max_gap,
-            breaker=self._next_state(window.breaker, len(pairs), gap, max_gap),
+            breaker=window.breaker,
         )
 
     def refresh_all(self) -> None:
         """Re-evaluate every window (time alone can expire samples and change a breaker)."""
         for alias, category in list(self._windows):
-            self._refresh(alias, category)
-
-    def _refresh(self, alias: str, category: str) -> None:
-        snap = self.snapshot(alias, category)
-        self._window(alias, category).breaker = snap.breaker
-        self._states.setdefault(alias, {})[category] = snap.breaker.value
+            self.snapshot(alias, category)
 
     def _next_state(self, current: Breaker, n: int, gap: Estimate, max_gap: float) -> Breaker:
         if n < self._min:

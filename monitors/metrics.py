@@ -89,7 +89,6 @@ class GapCollector(Collector):
             "1 for the category's current breaker state (open, closed, insufficient).",
             labels=[*labels, "state"],
         )
-        self._monitor.refresh_all()
         for alias, category in self._monitor.windows():
             snap = self._monitor.snapshot(alias, category)
             key = [alias, category]

@@ -43,17 +43,6 @@ class RouteMode(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Features:
-    """What the router may look at: derived once from the parsed request body."""
-
-    text: str
-    chars: int
-    has_tools: bool
-    json_mode: bool
-    stream: bool
-
-
-@dataclass(frozen=True, slots=True)
 class EscalationRule:
     """When a student answer in a category goes to the teacher instead (None: not checked)."""
 

@@ -71,7 +71,6 @@ def gateway_yaml(
     student_url: str,
     teacher_url: str,
     student_timeout: float = 10.0,
-    shadow: bool = False,
     student_pool: str = "",
 ) -> str:
     """Shadowing is off unless a test turns it on: shadow calls would reach the fakes."""
@@ -84,7 +83,7 @@ models:
 server:
   max_body_bytes: 65536
 shadow:
-  enabled: {str(shadow).lower()}
+  enabled: false
 """
 
 
