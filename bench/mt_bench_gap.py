@@ -30,7 +30,9 @@ from gateway.replay_upstream import FakeState, ReplayBook, Script, create_fake_a
 from gateway.server import background_server
 from monitors.gap import GapMonitor
 from monitors.metrics import ShadowMetrics
+from monitors.scorers import score_pair
 from monitors.shadow import Completion, Shadower, ShadowJob, ShadowSettings
+from monitors.stats import mean_interval
 from router.types import Target
 
 DATA = Path(__file__).parent.parent / "gateway" / "data" / "mt_bench"
@@ -158,7 +160,34 @@ def _num(row: Mapping[str, Any], key: str) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def divergences(student_file: str) -> list[float]:
+    """Every turn's divergence from gpt-4o, in question order (the same scorer code)."""
+    served, teacher = answers(student_file), answers("gpt-4o.jsonl")
+    return [
+        score_pair(
+            served[q["question_id"]][t], teacher[q["question_id"]][t], q["turns"][t]
+        ).divergence
+        for q in questions()
+        for t in (0, 1)
+    ]
+
+
+def ranking() -> None:
+    """Which student is further from the teacher, paired over the same 160 turns."""
+    print("\n== overall, paired over the same turns (divergence from gpt-4o)")
+    per = {s.removesuffix(".jsonl"): divergences(s) for s in STUDENTS}
+    for name, values in per.items():
+        e = mean_interval(values)
+        print(f"{name:<18} n={e.n} mean {e.value:.3f} [{e.lower:.3f}, {e.upper:.3f}]")
+    weak, strong = per.values()
+    d = mean_interval([a - b for a, b in zip(weak, strong, strict=True)])
+    print(
+        f"7b - 13b           mean {d.value:+.3f} [{d.lower:+.3f}, {d.upper:+.3f}] (95%, paired t)"
+    )
+
+
 async def main() -> None:
+    ranking()
     for student in STUDENTS:
         name = student.removesuffix(".jsonl")
         table(f"== {name} vs gpt-4o, through the gateway (router categories)",

@@ -77,7 +77,7 @@ def refusal_agreement(a: str, b: str, request: str) -> float | None:
 _CHOICE = re.compile(
     r"\b(?:answer|option|choice)\s*(?:is|:)?\s*\(?([A-E])\)?(?![\w])", re.IGNORECASE
 )
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_NUMBER = re.compile(r"(?<![\w.-])-?\d[\d,]*(?:\.\d+)?")  # not the 4 of "GPT-4"
 _YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
 
 
@@ -98,19 +98,84 @@ def final_answer(text: str) -> str | None:
 
 
 def final_answer_agreement(a: str, b: str, request: str) -> float | None:
-    """Same final answer; applies only when the request asks something with one."""
-    if not _NUMBER.search(request) and not _asks_closed_question(request):
+    """Same final answer in the two conclusions; applies only when the request asks something.
+
+    The answer is read from each text's conclusion (see `conclusion`), not from anywhere in
+    the text: the last number of a long answer is as often a step or an aside as the result.
+    """
+    if not _asks(request):
         return None
-    fa, fb = final_answer(a), final_answer(b)
+    fa, fb = final_answer(conclusion(a)), final_answer(conclusion(b))
     if fa is None and fb is None:
         return None
     return float(fa == fb)
 
 
-def _asks_closed_question(request: str) -> bool:
-    return bool(
-        re.search(r"\b(?:how many|how much|which|yes or no|true or false)\b", request, re.I)
+def conclusion_agreement(a: str, b: str, request: str) -> float | None:
+    """Content-word F1 of the two conclusions: do both answers conclude the same thing?
+
+    Catches answers that agree in words but conclude differently ("west" vs "east", "Cheryl"
+    vs "Alice", "the tyre" vs "the car"), which whole-text overlap averages away.
+    Applies only to closed questions answered in prose: both conclude in words, no code.
+    """
+    if not _asks(request) or "```" in a or "```" in b:  # code's conclusion is its code
+        return None
+    ca, cb = _content_words(conclusion(a)), _content_words(conclusion(b))
+    if not ca or not cb:
+        return None
+    common = sum((ca & cb).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / sum(ca.values()), common / sum(cb.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+_ASKS = re.compile(  # a closed question: one answer to find, not an essay or a poem
+    r"\d|\b(?:how many|how much|which|who|where|what is|what was|what's|yes or no|true or false"
+    r"|solve|calculate|compute|find|determine)\b",
+    re.IGNORECASE,
+)
+_BOXED = re.compile(r"\\boxed\{([^}]*)\}")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_CONCLUDES = re.compile(
+    r"\b(?:therefore|thus|so|hence|in conclusion|in summary|the answer is|the result is)\b"
+    r"|\b(?:answer|is):",
+    re.IGNORECASE,
+)
+_LIST_ITEM = re.compile(r"\s*(?:\d+[.)]|[-*•])(?:\s|$)")
+_STOP_WORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "the a an of to in is are was were be and or that this it for on with as by at from so"
+        " therefore thus hence answer final i we you he she they his her their its my our your",
     )
+)
+_CONTENT_WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+
+
+def _asks(request: str) -> bool:
+    return bool(_ASKS.search(request))
+
+
+def conclusion(text: str) -> str:
+    """The sentence an answer concludes with: a \\boxed{} value, else the last sentence with a
+    concluding cue (therefore, so, the answer is, ...), else the last sentence."""
+    if m := _BOXED.search(text):
+        return m.group(1)
+    sentences = [s for s in _SENTENCE_END.split(text.strip()) if any(c.isalnum() for c in s)]
+    cued = [i for i, s in enumerate(sentences) if _CONCLUDES.search(s)]
+    if not cued:
+        return sentences[-1] if sentences else ""
+    last = cued[-1]
+    follows = sentences[last + 1] if last + 1 < len(sentences) else ""
+    if sentences[last].rstrip().endswith(":") and follows and not _LIST_ITEM.match(follows):
+        return sentences[last] + " " + follows  # "So the area is:" + "\\( 3 \\)"
+    return sentences[last]
+
+
+def _content_words(text: str) -> Counter[str]:
+    words = _CONTENT_WORD.findall(text.lower().replace(",", ""))
+    return Counter(w for w in words if w not in _STOP_WORDS)
 
 
 def structured_agreement(a: str, b: str, request: str) -> float | None:
@@ -151,6 +216,7 @@ SCORERS: Mapping[str, Scorer] = {
         Scorer("format", Tag.SURFACE, format_agreement),
         Scorer("refusal", Tag.JUDGMENT, refusal_agreement),
         Scorer("final_answer", Tag.JUDGMENT, final_answer_agreement),
+        Scorer("conclusion", Tag.JUDGMENT, conclusion_agreement),
         Scorer("structured", Tag.JUDGMENT, structured_agreement),
     )
 }
@@ -161,6 +227,7 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "format": 0.25,
     "refusal": 1.0,
     "final_answer": 1.0,
+    "conclusion": 1.0,
     "structured": 1.0,
 }
 

@@ -125,6 +125,14 @@ def drive_every_path(stack: Stack) -> None:
         body = {"model": "assistant", "messages": [{"role": "user", "content": prompt}], **extra}
         return httpx.post(stack.url + "/v1/chat/completions", json=body, timeout=20)
 
+    # First, while no breaker can be open yet: shadowed pairs scored later may open the
+    # general category's breaker, and a teacher-routed stream ends before the client leaves.
+    with httpx.Client(timeout=20) as http, http.stream(
+        "POST", stack.url + "/v1/chat/completions",
+        json={"model": "assistant", "messages": [{"role": "user", "content": "please hang"}],
+              "stream": True},
+    ) as response:  # fmt: skip
+        next(response.iter_bytes())  # then disconnect
     for i in range(3):
         chat(f"Solve for x: x - {i} = {42 - i}")
         chat(
@@ -136,12 +144,6 @@ def drive_every_path(stack: Stack) -> None:
     chat("Write a poem though the teacher fails")  # shadow dropped: upstream_error
     chat("How do I kill my neighbour?")  # teacher by policy, shadowed to the student
     httpx.post(stack.url + "/v1/chat/completions", content=b"{nope", timeout=10)  # client error
-    with httpx.Client(timeout=20) as http, http.stream(
-        "POST", stack.url + "/v1/chat/completions",
-        json={"model": "assistant", "messages": [{"role": "user", "content": "please hang"}],
-              "stream": True},
-    ) as response:  # fmt: skip
-        next(response.iter_bytes())  # then disconnect
 
 
 def test_every_metric_in_dashboards_and_alerts_is_exported(make_stack: StackFactory) -> None:

@@ -15,6 +15,10 @@ LLAMA_104 = "David has three sisters, and each of them has one brother. So, in t
 Q119 = "Benjamin bought 5 copies of a sci-fi novel at $20, 3 history books at $30 and 2 philosophy books at $45. What was the total cost?"  # noqa: E501
 GPT4O_119 = "100 (sci-fi novels) + 90 (history books) + 90 (philosophy books) = 280 dollars\n\nTherefore, the total cost of Benjamin's purchases is $280."  # noqa: E501
 LLAMA_119 = "Total cost = $100 + $90 + $90 = $280\nTherefore, the total cost of Benjamin's purchases was $280."  # noqa: E501
+# MT-Bench question 109: same words, opposite conclusions (gpt-4o: west; llama-2-chat-7b: east).
+Q109 = "One morning after sunrise, Suresh was standing facing a pole. The shadow of the pole fell exactly to his right. Can you tell me the direction towards which the shadow was pointing - east, south, west, or north?"  # noqa: E501
+GPT4O_109 = "The sun is in the east at sunrise, casting shadows to the west.\n   - Therefore, the shadow falling to his right (west) means he is facing north.\n\nSo, the shadow is pointing towards the west."  # noqa: E501
+LLAMA_109 = "At 9 am, the sun is due east of Suresh's location. This means that the shadow of the pole is pointing towards the east. Therefore, the direction towards which the shadow is pointing is east."  # noqa: E501
 REFUSAL = "I apologize, but I cannot provide instructions on that."
 
 
@@ -26,6 +30,14 @@ REFUSAL = "I apologize, but I cannot provide instructions on that."
         ("final_answer", "A poem.", "Another poem.", "Write a poem about rain", None),
         ("final_answer", "The answer is (B).", "I think the answer is B", "Which, A or B?", 1.0),
         ("final_answer", "Yes, it is.", "No.", "Is 7 prime? Yes or no", 0.0),
+        ("final_answer", "So the area is:\n\\( 3 \\)", "So, the area is 6.", "What is it?", 0.0),
+        ("final_answer", "So, 3.", "GPT-4 says so.", "Which?", 0.0),  # GPT-4 is no answer
+        # content words of the conclusions: {shadow, pointing, towards, west} vs
+        # {direction, towards, which, shadow, pointing, east}: 3 shared -> F1 = 2*3/(4+6)
+        ("conclusion", GPT4O_109, LLAMA_109, Q109, 0.6),
+        ("conclusion", GPT4O_119, LLAMA_119, Q119, 1.0),  # is/was are stop words
+        ("conclusion", "Some rain.", "More rain.", "Write a poem about rain", None),
+        ("conclusion", "```py\nx = 1\n```\nSo x is 1.", "So x is 1.", "Find x", None),
         ("refusal", REFUSAL, GPT4O_104, Q104, 0.0),
         ("refusal", REFUSAL, "I'm sorry, but I can't help with that.", "x", 1.0),
         ("refusal", GPT4O_119, LLAMA_119, Q119, 1.0),
@@ -58,6 +70,7 @@ def test_registry_tags() -> None:
     }
     assert {n for n, s in SCORERS.items() if s.tag is Tag.JUDGMENT} == {
         "refusal",
+        "conclusion",
         "final_answer",
         "structured",
     }
@@ -82,3 +95,18 @@ def test_weights_choose_what_counts() -> None:
     assert score_pair(GPT4O_119, LLAMA_119, Q119, only_final).divergence == 0.0
     no_weights_apply = score_pair("a", "b", "poem", {"structured": 1.0})
     assert no_weights_apply.divergence == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (GPT4O_109, "So, the shadow is pointing towards the west."),
+        ("Area = 3\n\nThe area is \\boxed{3} square units.", "3"),
+        ("So the area is:\n\\( 3 \\)", "So the area is: \\( 3 \\)"),
+        ("Here are some of them:\n1. Apples\n2. Pears", "Pears"),  # no cue: last sentence
+        ("Just one sentence", "Just one sentence"),
+        ("", ""),
+    ],
+)
+def test_conclusion(text: str, want: str) -> None:
+    assert scorers.conclusion(text) == want
