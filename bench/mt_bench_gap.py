@@ -6,12 +6,14 @@ all 80 questions go through it with the openai SDK, and the gap is read from /ad
 (per router category). The same pairs are also grouped by MT-Bench's own categories
 (scored by the same monitor code, outside the gateway) to show where a student is weakest.
 The replayed teacher answers the same text twice, so the noise floor here is 0.
+With --semantic, also the MiniLM similarity of each student to gpt-4o (about a minute).
 
-    .venv/bin/python bench/mt_bench_gap.py
+    .venv/bin/python bench/mt_bench_gap.py [--semantic]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from collections.abc import Mapping
@@ -28,6 +30,7 @@ from gateway.auth import Authenticator
 from gateway.demo import shadow_everything_config
 from gateway.replay_upstream import FakeState, ReplayBook, Script, create_fake_app
 from gateway.server import background_server
+from monitors import semantic
 from monitors.gap import GapMonitor
 from monitors.metrics import ShadowMetrics
 from monitors.scorers import score_pair
@@ -186,8 +189,36 @@ def ranking() -> None:
     )
 
 
-async def main() -> None:
+def semantic_ranking() -> None:
+    """Surface similarity alone: how close each student sounds to gpt-4o."""
+    print("\n== semantic similarity to gpt-4o (MiniLM cosine), paired over the same turns")
+    model = semantic.load()
+    teacher = answers("gpt-4o.jsonl")
+    per = {}
+    for student in STUDENTS:
+        served = answers(student)
+        per[student.removesuffix(".jsonl")] = [
+            semantic.similarity(
+                model, served[q["question_id"]][t], teacher[q["question_id"]][t], ""
+            )
+            or 0.0
+            for q in questions()
+            for t in (0, 1)
+        ]
+    for name, values in per.items():
+        e = mean_interval(values)
+        print(f"{name:<18} n={e.n} mean {e.value:.3f} [{e.lower:.3f}, {e.upper:.3f}]")
+    weak, strong = per.values()
+    d = mean_interval([a - b for a, b in zip(weak, strong, strict=True)])
+    print(
+        f"7b - 13b           mean {d.value:+.3f} [{d.lower:+.3f}, {d.upper:+.3f}] (95%, paired t)"
+    )
+
+
+async def main(with_semantic: bool) -> None:
     ranking()
+    if with_semantic:
+        semantic_ranking()
     for student in STUDENTS:
         name = student.removesuffix(".jsonl")
         table(f"== {name} vs gpt-4o, through the gateway (router categories)",
@@ -196,4 +227,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--semantic", action="store_true", help="also the MiniLM similarity")
+    asyncio.run(main(parser.parse_args().semantic))

@@ -41,9 +41,11 @@ from gateway.request_body import Endpoint
 from gateway.router_setup import RouterParts
 from gateway.shadow_client import ShadowClient
 from gateway.upstream import Upstream
+from monitors import semantic
 from monitors.gap import GapMonitor
 from monitors.metrics import GapCollector, ShadowMetrics
 from monitors.pair_records import PairRecorder
+from monitors.scorers import SCORERS, Scorer
 from monitors.shadow import Shadower, ShadowSettings
 
 log = logging.getLogger("distillgate.app")
@@ -209,10 +211,22 @@ def _shadower(
             max_teacher_rps=s.shadow.max_teacher_rps,
             max_teacher_tokens_per_min=s.shadow.max_teacher_tokens_per_min,
             weights=s.monitor.weights,
+            judge_rate=s.shadow.judge_rate,
+            judge_max_tokens=s.shadow.judge_max_tokens,
         ),
         clock,
         _recorder(s, config.base_dir),
+        _scorers(s),
     )
+
+
+def _scorers(settings: Settings) -> Mapping[str, Scorer]:
+    """The pure scorers, plus the MiniLM one when `monitor.semantic` (loaded once, here)."""
+    if not settings.monitor.semantic:
+        return SCORERS
+    model = semantic.load()
+    log.info("semantic scorer loaded from %s", semantic.model_dir())
+    return {**SCORERS, "semantic": semantic.semantic_scorer(model)}
 
 
 def _watch_config(runtime: Runtime, settings: Settings) -> None:

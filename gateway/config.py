@@ -13,7 +13,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway import envsubst
-from monitors.scorers import DEFAULT_WEIGHTS, SCORERS
+from monitors.scorers import DEFAULT_WEIGHTS, KNOWN_SCORERS
+from monitors.semantic import INSTALL_HINT, installed
 from router.types import Risk, RouteMode
 
 DATA = Path(__file__).parent / "data"
@@ -136,6 +137,8 @@ class ShadowConfig(_Strict):
     max_teacher_rps: float = Field(default=5.0, gt=0)
     max_teacher_tokens_per_min: float = Field(default=200_000.0, gt=0)
     noise_floor_rate: float = Field(default=0.1, ge=0, le=1)
+    judge_rate: float = Field(default=0.0, ge=0, le=1)  # pairs also judged by the teacher
+    judge_max_tokens: int = Field(default=8, ge=1, le=256)
     records: PairRecordsConfig = PairRecordsConfig()
 
 
@@ -147,15 +150,23 @@ class MonitorConfig(_Strict):
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     illusion_surface: float = Field(default=0.5, ge=0, le=1)
     weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    semantic: bool = False  # the MiniLM scorer; needs the extra distillgate[semantic]
 
     @field_validator("weights")
     @classmethod
     def _known_scorers(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(SCORERS))
+        unknown = sorted(set(value) - KNOWN_SCORERS)
         if unknown:
-            raise ValueError(f"unknown scorers {unknown}; known: {sorted(SCORERS)}")
+            raise ValueError(f"unknown scorers {unknown}; known: {sorted(KNOWN_SCORERS)}")
         if any(w < 0 for w in value.values()) or not any(w > 0 for w in value.values()):
             raise ValueError("weights must be >= 0 with at least one > 0")
+        return value
+
+    @field_validator("semantic")
+    @classmethod
+    def _semantic_installed(cls, value: bool) -> bool:
+        if value and not installed():
+            raise ValueError(INSTALL_HINT)
         return value
 
 

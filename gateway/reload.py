@@ -33,7 +33,15 @@ from router.policy import decide
 from router.types import Policy, Target
 
 log = logging.getLogger("distillgate.reload")
-RESTART_ONLY = ("shadow", "monitor.window_s", "monitor.min_samples", "monitor.confidence")
+RESTART_ONLY = (
+    "shadow",
+    "monitor.window_s",
+    "monitor.min_samples",
+    "monitor.confidence",
+    "monitor.illusion_surface",
+    "monitor.weights",
+    "monitor.semantic",
+)
 RETIRE_AFTER_S = 600.0  # replaced clients stay open this long for requests still using them
 
 

@@ -41,6 +41,13 @@ class ShadowMetrics:
             buckets=_GRID,
             registry=registry,
         )
+        self.judged = Counter(
+            "distillgate_shadow_judged",
+            "Pairs sent to the teacher as a judge, by outcome: same, different, inconsistent "
+            "(the two orders disagree), unparsable, unanswered (budget or upstream error).",
+            ["model", "outcome"],
+            registry=registry,
+        )
         self.illusions = Counter(
             "distillgate_illusions",
             "Pairs whose surface looks like the teacher's while the judgment disagrees.",

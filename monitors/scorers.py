@@ -221,6 +221,12 @@ SCORERS: Mapping[str, Scorer] = {
     )
 }
 
+# Scorers that are not pure functions of the text: `semantic` needs a model loaded at start
+# (monitors/semantic.py), `llm_judge` is the teacher's verdict, asked by the shadow worker
+# (monitors/judge.py). They count only when present; their weights are set like the others.
+EXTRA_TAGS: Mapping[str, Tag] = {"semantic": Tag.SURFACE, "llm_judge": Tag.JUDGMENT}
+KNOWN_SCORERS = frozenset(SCORERS) | frozenset(EXTRA_TAGS)
+
 DEFAULT_WEIGHTS: Mapping[str, float] = {
     "token_f1": 0.5,
     "length_ratio": 0.25,
@@ -229,6 +235,8 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
     "final_answer": 1.0,
     "conclusion": 1.0,
     "structured": 1.0,
+    "semantic": 0.5,
+    "llm_judge": 1.0,
 }
 
 
@@ -251,17 +259,22 @@ def score_pair(
     request: str,
     weights: Mapping[str, float] = DEFAULT_WEIGHTS,
     scorers: Mapping[str, Scorer] = SCORERS,
+    given: Mapping[str, float] | None = None,
 ) -> PairScores:
+    """Score a pair with `scorers`, plus `given` agreements computed elsewhere (llm_judge)."""
     scores = {}
     for name, scorer in scorers.items():
         value = scorer.fn(served, shadow, request)
         if value is not None:
             scores[name] = min(1.0, max(0.0, value))
+    for name, value in (given or {}).items():
+        scores[name] = min(1.0, max(0.0, value))
+    tags = {**EXTRA_TAGS, **{n: s.tag for n, s in scorers.items()}}
     weighted = [(weights.get(n, 0.0), v) for n, v in scores.items() if weights.get(n, 0.0) > 0]
     total = sum(w for w, _ in weighted)
     divergence = 1.0 - sum(w * v for w, v in weighted) / total if total else 0.0
-    surface = [v for n, v in scores.items() if scorers[n].tag is Tag.SURFACE]
-    judgment = [v for n, v in scores.items() if scorers[n].tag is Tag.JUDGMENT]
+    surface = [v for n, v in scores.items() if tags[n] is Tag.SURFACE]
+    judgment = [v for n, v in scores.items() if tags[n] is Tag.JUDGMENT]
     return PairScores(
         scores,
         divergence,

@@ -15,13 +15,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from monitors import judge
 from monitors.answers import text_of_json, text_of_sse
 from monitors.budget import TokenBucket
 from monitors.discriminator import Discriminator
 from monitors.gap import GapMonitor
 from monitors.metrics import ShadowMetrics
 from monitors.pair_records import PairRecorder
-from monitors.scorers import DEFAULT_WEIGHTS, PairScores, score_pair
+from monitors.scorers import DEFAULT_WEIGHTS, SCORERS, PairScores, Scorer, score_pair
+from router.sampling import sampled
 from router.types import Target
 
 log = logging.getLogger("distillgate.shadow")
@@ -68,6 +70,8 @@ class ShadowSettings:
     max_teacher_rps: float = 5.0
     max_teacher_tokens_per_min: float = 200_000.0
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    judge_rate: float = 0.0  # share of pairs the teacher also judges (sampled by request text)
+    judge_max_tokens: int = 8
 
 
 class Shadower:
@@ -79,8 +83,11 @@ class Shadower:
         settings: ShadowSettings,
         clock: Callable[[], float],
         recorder: PairRecorder | None = None,
+        scorers: Mapping[str, Scorer] = SCORERS,
     ) -> None:
         self._recorder = recorder
+        self._scorers = scorers
+        self._threaded = any(s.name == "semantic" for s in scorers.values())  # CPU-heavy
         self._models = models
         self._monitor = monitor
         self._metrics = metrics
@@ -152,7 +159,12 @@ class Shadower:
             student = job.student_answer or await self._ask(job, Target.STUDENT)
         if student is None or teacher is None:
             return
-        scores = score_pair(student, teacher, job.request_text, self._settings.weights)
+        given = {}
+        if sampled(job.request_text.encode(), self._settings.judge_rate, salt=2):
+            agreement = await self._judge(job, student, teacher)
+            if agreement is not None:
+                given["llm_judge"] = agreement
+        scores = await self._score(student, teacher, job.request_text, given)
         discriminator = self._discriminators.setdefault(job.alias, Discriminator())
         told_apart = discriminator.observe(teacher, student)
         illusion = self._monitor.record_pair(job.alias, job.category, scores, told_apart)
@@ -160,7 +172,7 @@ class Shadower:
         if self._recorder is not None:
             self._recorder.write(_record(job, student, teacher, scores, illusion, told_apart))
         if job.noise and (again := await self._ask(job, Target.TEACHER)) is not None:
-            noise = score_pair(teacher, again, job.request_text, self._settings.weights)
+            noise = await self._score(teacher, again, job.request_text, {})
             self._monitor.record_noise(job.alias, job.category, noise.divergence)
         self._metrics.completed.labels(job.alias, job.category).inc()
 
@@ -181,15 +193,51 @@ class Shadower:
         if flip:
             m.judgment_flips.labels(job.alias, job.category).inc()
 
-    async def _ask(self, job: ShadowJob, target: Target) -> str | None:
+    async def _score(self, a: str, b: str, request: str, given: Mapping[str, float]) -> PairScores:
+        args = (a, b, request, self._settings.weights, self._scorers, given)
+        if self._threaded:  # the semantic model: tens of ms of CPU, off the event loop
+            return await asyncio.to_thread(score_pair, *args)
+        return score_pair(*args)
+
+    async def _judge(self, job: ShadowJob, student: str, teacher: str) -> float | None:
+        """The teacher's verdict in both orders; the agreement only when both orders agree."""
+        replies = await asyncio.gather(
+            *(
+                self._ask(job, Target.TEACHER, self._judge_body(job, first, second), f"judge{i}")
+                for i, (first, second) in enumerate(((student, teacher), (teacher, student)))
+            )
+        )
+        outcome = judge.combine(*replies)
+        self._metrics.judged.labels(job.alias, outcome.value).inc()
+        return judge.agreement(outcome)
+
+    def _judge_body(self, job: ShadowJob, first: str, second: str) -> dict[str, Any]:
+        return {
+            "messages": judge.messages(job.request_text, first, second),
+            "temperature": 0,
+            "max_tokens": self._settings.judge_max_tokens,
+        }
+
+    async def _ask(
+        self,
+        job: ShadowJob,
+        target: Target,
+        body: Mapping[str, Any] | None = None,
+        purpose: str = "shadow",
+    ) -> str | None:
+        """Ask `target` the job's request (or `body`, on chat/completions); None if not answered."""
         if target is Target.TEACHER:
             if not self._tokens.available() or not self._requests.take():
                 self._metrics.dropped.labels(job.alias, "budget").inc()
                 return None
             self._metrics.teacher_spent.labels("requests").inc()
-        body = {k: v for k, v in job.body.items() if k not in ("stream", "stream_options")}
-        request_id = f"{job.request_id}-shadow-{target.value}"
-        done = await self._models.complete(job.alias, target, job.endpoint, body, request_id)
+        if body is None:
+            endpoint = job.endpoint
+            body = {k: v for k, v in job.body.items() if k not in ("stream", "stream_options")}
+        else:
+            endpoint = "chat/completions"
+        request_id = f"{job.request_id}-{purpose}-{target.value}"
+        done = await self._models.complete(job.alias, target, endpoint, body, request_id)
         if done is None:
             self._metrics.dropped.labels(job.alias, "upstream_error").inc()
             return None

@@ -117,3 +117,25 @@ def test_shadow_calls_never_reach_the_client(make_stack: StackFactory) -> None:
         )
     )
     assert len(stack.teacher.requests) == 3
+
+
+def test_the_teacher_judges_pairs_through_the_real_upstream_client(
+    make_stack: StackFactory,
+) -> None:
+    extra = "shadow: {enabled: true, max_teacher_rps: 1000, noise_floor_rate: 0, judge_rate: 1.0}\n"
+    extra += "routing: {categories: {general: {risk: low, route: student, shadow_rate: 1.0}}}\n"
+    stack = make_stack(extra_yaml=extra)
+    stack.teacher_script.rules = [("SAME or DIFFERENT?", Behavior(answer="DIFFERENT"))]
+    stack.teacher_script.default = Behavior(answer="Tokyo is the capital of Japan.")
+    stack.student_script.default = Behavior(answer="Kyoto is the capital of Japan.")
+    ask(stack, "Which city is the capital of Japan?")
+    assert stack.wait_for(
+        lambda: (
+            stack.metric("distillgate_shadow_judged_total", model="assistant", outcome="different")
+            == 1
+        )
+    )
+    judged = [r for r in stack.teacher.requests if r["messages"][0]["role"] == "system"]
+    assert len(judged) == 2 and all(r["model"] == "teacher" for r in judged)
+    assert stack.metric("distillgate_divergence_sum", model="assistant", category="general",
+                        scorer="llm_judge") == 1.0  # fmt: skip
