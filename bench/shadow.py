@@ -25,6 +25,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from _procs import free_port, gateway_cmd, spawn, upstream_cmd
 
+from monitors import semantic
 from monitors.scorers import SCORERS, score_pair
 
 DATA = Path(__file__).parent.parent / "gateway" / "data" / "mt_bench"
@@ -110,6 +111,12 @@ def scorer_speed() -> None:
     for a, b, r in pairs * 5:
         score_pair(a, b, r)
     print(f"{'all (pair)':<14} {5 * len(pairs) / (time.perf_counter() - t0):>10.0f}")
+    if semantic.installed():  # the optional MiniLM scorer: one pass, it is slow
+        model = semantic.load()
+        t0 = time.perf_counter()
+        for a, b, r in pairs:
+            semantic.similarity(model, a, b, r)
+        print(f"{'semantic':<14} {len(pairs) / (time.perf_counter() - t0):>10.1f}")
 
 
 def main() -> None:
