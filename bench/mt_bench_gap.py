@@ -31,6 +31,7 @@ from gateway.demo import shadow_everything_config
 from gateway.replay_upstream import FakeState, ReplayBook, Script, create_fake_app
 from gateway.server import background_server
 from monitors import semantic
+from monitors.comparison import Comparison
 from monitors.gap import GapMonitor
 from monitors.metrics import ShadowMetrics
 from monitors.scorers import score_pair
@@ -120,7 +121,7 @@ async def by_mt_bench_category(student_file: str) -> dict[str, Any]:
     monitor = GapMonitor(window_s=1e9, min_samples=5, confidence=0.95, max_gap={}, clock=clock)
     teacher = ReplayBook.from_mt_bench(DATA / "question.jsonl", DATA / "gpt-4o.jsonl")
     shadower = Shadower(
-        Replay({Target.TEACHER: teacher}), monitor, ShadowMetrics(CollectorRegistry()),
+        Replay({Target.TEACHER: teacher}), Comparison(monitor), ShadowMetrics(CollectorRegistry()),
         ShadowSettings(max_teacher_rps=1e9, max_teacher_tokens_per_min=1e12), clock,
     )  # fmt: skip
     served = answers(student_file)

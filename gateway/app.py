@@ -42,6 +42,7 @@ from gateway.router_setup import RouterParts
 from gateway.shadow_client import ShadowClient
 from gateway.upstream import Upstream
 from monitors import semantic
+from monitors.comparison import Comparison
 from monitors.gap import GapMonitor
 from monitors.metrics import GapCollector, ShadowMetrics
 from monitors.pair_records import PairRecorder
@@ -203,20 +204,18 @@ def _shadower(
     s = config.settings
     return Shadower(
         ShadowClient(lambda: runtime.live.current.aliases),
-        monitor,
+        Comparison(monitor, s.monitor.weights, _scorers(s)),
         metrics,
         ShadowSettings(
             queue_size=s.shadow.queue_size,
             workers=s.shadow.workers,
             max_teacher_rps=s.shadow.max_teacher_rps,
             max_teacher_tokens_per_min=s.shadow.max_teacher_tokens_per_min,
-            weights=s.monitor.weights,
             judge_rate=s.shadow.judge_rate,
             judge_max_tokens=s.shadow.judge_max_tokens,
         ),
         clock,
         _recorder(s, config.base_dir),
-        _scorers(s),
     )
 
 

@@ -12,17 +12,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from monitors import judge
 from monitors.answers import text_of_json, text_of_sse
 from monitors.budget import TokenBucket
-from monitors.discriminator import Discriminator
-from monitors.gap import GapMonitor
+from monitors.comparison import Compared, Comparison
 from monitors.metrics import ShadowMetrics
 from monitors.pair_records import PairRecorder
-from monitors.scorers import DEFAULT_WEIGHTS, SCORERS, PairScores, Scorer, score_pair
+from monitors.scorers import PairScores
 from router.sampling import sampled
 from router.types import Target
 
@@ -69,7 +68,6 @@ class ShadowSettings:
     workers: int = 2
     max_teacher_rps: float = 5.0
     max_teacher_tokens_per_min: float = 200_000.0
-    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     judge_rate: float = 0.0  # share of pairs the teacher also judges (sampled by request text)
     judge_max_tokens: int = 8
 
@@ -78,18 +76,15 @@ class Shadower:
     def __init__(
         self,
         models: OtherModel,
-        monitor: GapMonitor,
+        comparison: Comparison,
         metrics: ShadowMetrics,
         settings: ShadowSettings,
         clock: Callable[[], float],
         recorder: PairRecorder | None = None,
-        scorers: Mapping[str, Scorer] = SCORERS,
     ) -> None:
         self._recorder = recorder
-        self._scorers = scorers
-        self._threaded = any(s.name == "semantic" for s in scorers.values())  # CPU-heavy
+        self._comparison = comparison
         self._models = models
-        self._monitor = monitor
         self._metrics = metrics
         self._settings = settings
         self._queue: asyncio.Queue[ShadowJob] = asyncio.Queue(settings.queue_size)
@@ -99,7 +94,6 @@ class Shadower:
         )
         per_second = settings.max_teacher_tokens_per_min / 60
         self._tokens = TokenBucket(per_second, settings.max_teacher_tokens_per_min, clock)
-        self._discriminators: dict[str, Discriminator] = {}
 
     def depth(self) -> int:
         return self._queue.qsize()
@@ -165,15 +159,15 @@ class Shadower:
             if agreement is not None:
                 given["llm_judge"] = agreement
         scores = await self._score(student, teacher, job.request_text, given)
-        discriminator = self._discriminators.setdefault(job.alias, Discriminator())
-        told_apart = discriminator.observe(teacher, student)
-        illusion = self._monitor.record_pair(job.alias, job.category, scores, told_apart)
-        self._observe(job, scores.divergence, scores.scores, illusion, scores.judgment_disagrees())
+        pair = self._comparison.record(job.alias, job.category, student, teacher, scores)
+        self._observe(
+            job, scores.divergence, scores.scores, pair.illusion, scores.judgment_disagrees()
+        )
         if self._recorder is not None:
-            self._recorder.write(_record(job, student, teacher, scores, illusion, told_apart))
+            self._recorder.write(_record(job, student, teacher, pair))
         if job.noise and (again := await self._ask(job, Target.TEACHER)) is not None:
             noise = await self._score(teacher, again, job.request_text, {})
-            self._monitor.record_noise(job.alias, job.category, noise.divergence)
+            self._comparison.monitor.record_noise(job.alias, job.category, noise.divergence)
         self._metrics.completed.labels(job.alias, job.category).inc()
 
     def _observe(
@@ -194,10 +188,9 @@ class Shadower:
             m.judgment_flips.labels(job.alias, job.category).inc()
 
     async def _score(self, a: str, b: str, request: str, given: Mapping[str, float]) -> PairScores:
-        args = (a, b, request, self._settings.weights, self._scorers, given)
-        if self._threaded:  # the semantic model: tens of ms of CPU, off the event loop
-            return await asyncio.to_thread(score_pair, *args)
-        return score_pair(*args)
+        if self._comparison.heavy:  # the semantic model: tens of ms of CPU, off the event loop
+            return await asyncio.to_thread(self._comparison.score, a, b, request, given)
+        return self._comparison.score(a, b, request, given)
 
     async def _judge(self, job: ShadowJob, student: str, teacher: str) -> float | None:
         """The teacher's verdict in both orders; the agreement only when both orders agree."""
@@ -247,14 +240,8 @@ class Shadower:
         return done.text
 
 
-def _record(
-    job: ShadowJob,
-    student: str,
-    teacher: str,
-    scores: PairScores,
-    illusion: bool,
-    told_apart: bool,
-) -> dict[str, Any]:
+def _record(job: ShadowJob, student: str, teacher: str, pair: Compared) -> dict[str, Any]:
+    scores = pair.scores
     request = {k: job.body[k] for k in ("messages", "prompt") if k in job.body}
     return {
         "time": time.time(),
@@ -271,6 +258,6 @@ def _record(
         "surface": scores.surface,
         "judgment": scores.judgment,
         "judgment_flip": scores.judgment_disagrees(),
-        "illusion": illusion,
-        "discriminator_correct": told_apart,
+        "illusion": pair.illusion,
+        "discriminator_correct": pair.told_apart,
     }

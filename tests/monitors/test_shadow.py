@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry
 
+from monitors.comparison import Comparison
 from monitors.gap import GapMonitor
 from monitors.metrics import ShadowMetrics
 from monitors.shadow import Completion, Shadower, ShadowJob, ShadowSettings
@@ -58,7 +59,9 @@ def make(models: Models, **settings: Any) -> tuple[Shadower, GapMonitor, Collect
     registry = CollectorRegistry()
     gap = GapMonitor(window_s=60, min_samples=2, confidence=0.95, max_gap={"math": 0.1},
                      clock=clock)  # fmt: skip
-    shadower = Shadower(models, gap, ShadowMetrics(registry), ShadowSettings(**settings), clock)
+    shadower = Shadower(
+        models, Comparison(gap), ShadowMetrics(registry), ShadowSettings(**settings), clock
+    )
     return shadower, gap, registry
 
 
