@@ -31,13 +31,9 @@ from gateway.demo import shadow_everything_config
 from gateway.replay_upstream import FakeState, ReplayBook, Script, create_fake_app
 from gateway.server import background_server
 from monitors import semantic
-from monitors.comparison import Comparison
-from monitors.gap import GapMonitor
-from monitors.metrics import ShadowMetrics
+from monitors.audit import AuditSettings, Pair, audit
 from monitors.scorers import score_pair
-from monitors.shadow import Completion, Shadower, ShadowJob, ShadowSettings
 from monitors.stats import mean_interval
-from router.types import Target
 
 DATA = Path(__file__).parent.parent / "gateway" / "data" / "mt_bench"
 STUDENTS = ("llama-2-chat7b.jsonl", "llama-2-chat13b.jsonl")
@@ -101,49 +97,17 @@ async def through_gateway(student_file: str) -> dict[str, Any]:
     return result
 
 
-class Replay:
-    """OtherModel over recorded answers, keyed by the first user message and turn."""
-
-    def __init__(self, books: Mapping[Target, ReplayBook]) -> None:
-        self._books = books
-
-    async def complete(
-        self, alias: str, target: Target, endpoint: str, body: Mapping[str, Any], request_id: str
-    ) -> Completion | None:
-        users = [m["content"] for m in body["messages"] if m["role"] == "user"]
-        text = self._books[target].lookup(users[0], len(users) - 1)
-        return None if text is None else Completion(text, 0)
-
-
-async def by_mt_bench_category(student_file: str) -> dict[str, Any]:
-    """The same monitor code, grouped by MT-Bench's own category instead of the router's."""
-    clock = asyncio.get_running_loop().time
-    monitor = GapMonitor(window_s=1e9, min_samples=5, confidence=0.95, max_gap={}, clock=clock)
-    teacher = ReplayBook.from_mt_bench(DATA / "question.jsonl", DATA / "gpt-4o.jsonl")
-    shadower = Shadower(
-        Replay({Target.TEACHER: teacher}), Comparison(monitor), ShadowMetrics(CollectorRegistry()),
-        ShadowSettings(max_teacher_rps=1e9, max_teacher_tokens_per_min=1e12), clock,
-    )  # fmt: skip
-    served = answers(student_file)
-    for q in questions():
-        for turn in (0, 1):
-            messages = [{"role": "user", "content": t} for t in q["turns"][: turn + 1]]
-            text = served[q["question_id"]][turn]
-            body = {"choices": [{"index": 0, "message": {"content": text}}]}
-            await shadower.process(
-                ShadowJob(
-                    request_id=str(q["question_id"]),
-                    alias="assistant",
-                    category=q["category"],
-                    served_by=Target.STUDENT,
-                    endpoint="chat/completions",
-                    body={"messages": messages},
-                    request_text=q["turns"][turn],
-                    served=json.dumps(body).encode(),
-                    served_is_sse=False,
-                )
-            )
-    return {c: monitor.snapshot("assistant", c).as_json() for _, c in monitor.windows()}
+def by_mt_bench_category(student_file: str) -> dict[str, Any]:
+    """The audit's code (the live scoring path), grouped by MT-Bench's own category."""
+    served, teacher = answers(student_file), answers("gpt-4o.jsonl")
+    pairs = [
+        Pair(str(q["question_id"]), t, q["category"], q["turns"][t],
+             served[q["question_id"]][t], teacher[q["question_id"]][t])
+        for q in questions()
+        for t in (0, 1)
+    ]  # fmt: skip
+    result = audit(pairs, AuditSettings(min_samples=5, max_gap={}, default_max_gap=1.0))
+    return {c.name: c.snapshot.as_json() for c in result.categories}
 
 
 def table(title: str, rows: Mapping[str, Mapping[str, Any]]) -> None:
@@ -224,7 +188,7 @@ async def main(with_semantic: bool) -> None:
         name = student.removesuffix(".jsonl")
         table(f"== {name} vs gpt-4o, through the gateway (router categories)",
               await through_gateway(student))  # fmt: skip
-        table(f"== {name} vs gpt-4o, by MT-Bench category", await by_mt_bench_category(student))
+        table(f"== {name} vs gpt-4o, by MT-Bench category", by_mt_bench_category(student))
 
 
 if __name__ == "__main__":

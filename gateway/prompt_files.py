@@ -20,6 +20,15 @@ class PromptRow:
     category: str | None  # the file's own category column, if any
 
 
+@dataclass(frozen=True)
+class Conversation:
+    """A prompt with all its user turns (MT-Bench has two), for the audit."""
+
+    id: str
+    turns: list[str]
+    category: str | None
+
+
 class PromptFileError(Exception):
     pass
 
@@ -27,6 +36,27 @@ class PromptFileError(Exception):
 def read(path: Path) -> list[PromptRow]:
     """CSV needs a header with `prompt` (or text/question); JSONL objects the same keys,
     or MT-Bench's `turns` (the first turn is used). Labels: safe/unsafe and the like."""
+    return [_row(path, n, r) for n, r in enumerate(_records(path), 1)]
+
+
+def read_conversations(path: Path) -> list[Conversation]:
+    """Like `read`, keeping every turn; ids from `question_id` or `id`, else the row number."""
+    out = []
+    for n, row in enumerate(_records(path), 1):
+        first = _row(path, n, row)
+        key = next(k for k in _TEXT_KEYS if row.get(k))
+        turns = [str(t) for t in row[key]] if isinstance(row[key], list) else [first.text]
+        ident = row.get("question_id", row.get("id"))
+        out.append(
+            Conversation(str(ident if ident not in (None, "") else n), turns, first.category)
+        )
+    ids = [c.id for c in out]
+    if len(set(ids)) != len(ids):
+        raise PromptFileError(f"{path}: ids are not unique")
+    return out
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
     try:
         raw = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -37,10 +67,9 @@ def read(path: Path) -> list[PromptRow]:
         ]
     else:
         rows = list(csv.DictReader(raw.splitlines()))
-    out = [_row(path, n, r) for n, r in enumerate(rows, 1)]
-    if not out:
+    if not rows:
         raise PromptFileError(f"{path}: no prompts")
-    return out
+    return rows
 
 
 def _json_line(path: Path, n: int, line: str) -> dict[str, Any]:
