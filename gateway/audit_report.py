@@ -253,19 +253,24 @@ def surface_judgment_plot(result: AuditResult) -> str:
             f'<text x="{px(v):.1f}" y="{size - pad + 14}" text-anchor="middle">{v:g}</text>'
         )
         parts.append(f'<text x="{pad - 6}" y="{py(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
+    placed: list[tuple[float, float]] = []
     for c in result.categories:
         if c.judgment is None or not c.snapshot.n:
             continue
         cx, cy = px(c.snapshot.surface.value), py(c.judgment)
+        ly = cy + 4
+        while any(abs(ly - y) < 11 and abs(cx - x) < 70 for x, y in placed):
+            ly += 11  # labels of close points go below each other
+        placed.append((cx, ly))
         parts += [
             f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{COLOURS[c.verdict]}"/>',
-            f'<text x="{cx + 7:.1f}" y="{cy + 4:.1f}">{html.escape(c.name)}</text>',
+            f'<text x="{cx + 7:.1f}" y="{ly:.1f}">{html.escape(c.name)}</text>',
         ]
     if result.judgment is not None:
         ox, oy = px(result.surface), py(result.judgment)
         parts += [
             f'<rect x="{ox - 5:.1f}" y="{oy - 5:.1f}" width="10" height="10" fill="#1565c0"/>',
-            f'<text x="{ox + 8:.1f}" y="{oy - 6:.1f}" fill="#1565c0">all</text>',
+            f'<text x="{ox - 8:.1f}" y="{oy + 4:.1f}" text-anchor="end" fill="#1565c0">all</text>',
         ]
     parts.append("</svg>")
     return "\n".join(parts)
