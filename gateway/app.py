@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -44,12 +46,15 @@ from gateway.upstream import Upstream
 from monitors import semantic
 from monitors.comparison import Comparison
 from monitors.gap import GapMonitor
-from monitors.metrics import GapCollector, ShadowMetrics
+from monitors.job_stream import StreamConsumer, StreamProducer
+from monitors.metrics import GapCollector, ShadowMetrics, StateMetrics
 from monitors.pair_records import PairRecorder
 from monitors.scorers import SCORERS, Scorer
-from monitors.shadow import Shadower, ShadowSettings
+from monitors.shadow import Shadower, ShadowQueue, ShadowSettings
+from monitors.state import MemoryState, RedisState, StateStore, client_from
 
 log = logging.getLogger("distillgate.app")
+MAX_SAMPLES = 10_000  # per gap window
 
 # OpenAPI description of the proxied bodies: the gateway reads them itself (see request_body).
 _CHAT_BODY = {
@@ -96,7 +101,7 @@ class Runtime:
 
     live: LiveConfigHolder = field(default_factory=LiveConfigHolder)
     proxy: Proxy | None = None
-    shadower: Shadower | None = None
+    shadower: ShadowQueue | None = None  # where served requests' shadow jobs go
     reloader: Reloader | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     started_at: int = 0
@@ -112,6 +117,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    wall_clock: Callable[[], float] = time.time,
     router: RouterParts | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> FastAPI:
@@ -119,22 +125,19 @@ def create_app(
 
     `transport` replaces the network for every upstream client (tests); `router` is a
     policy and trained classifier built from this config (else trained at start-up);
-    `environ` is where a reload reads `${NAME}` references and keys (default os.environ).
+    `environ` is where a reload reads `${NAME}` references and keys (default os.environ);
+    `clock` times requests, `wall_clock` stamps gap-window samples (shared across processes
+    with the Redis backend).
     """
     settings = config.settings
     registry = registry if registry is not None else CollectorRegistry()
     metrics = GatewayMetrics(registry)
     reload_metrics = ReloadMetrics(registry)
     runtime = Runtime()
-    monitor = GapMonitor(
-        window_s=settings.monitor.window_s,
-        min_samples=settings.monitor.min_samples,
-        confidence=settings.monitor.confidence,
-        max_gap={name: c.max_gap for name, c in settings.routing.categories.items()},
-        clock=clock,
-        illusion_surface=settings.monitor.illusion_surface,
-    )
+    monitor = gap_monitor(settings, wall_clock)
     shadow_metrics = ShadowMetrics(registry)
+    state_metrics = StateMetrics(registry)
+    shared = shared_state(settings, monitor, state_metrics, wall_clock)
     registry.register(GapCollector(monitor, runtime.queue_depth))
     ProcessCollector(registry=registry)  # process_resident_memory_bytes, process_open_fds, ...
     registry.register(LoopTasksCollector())
@@ -145,9 +148,22 @@ def create_app(
         parts = router or router_setup.build(settings.routing, config.base_dir)
         runtime.live.swap(_first_live(config, parts, transport))
         reload_metrics.applied(config.digest, time.time())
+        if shared.client is not None:
+            await shared.state.refresh()  # a restarted replica starts from the shared state
+            _spawn(runtime, _refresh_forever(shared.state, settings.state.refresh_s))
         if settings.shadow.enabled:
-            runtime.shadower = _shadower(config, runtime, monitor, shadow_metrics, clock)
+
+            def aliases() -> Mapping[str, AliasUpstreams]:
+                return runtime.live.current.aliases  # read per call: a reload may swap them
+
+            shadower = make_shadower(config, aliases, monitor, shadow_metrics, clock, shared.state)
+            runtime.shadower = shadow_queue(
+                settings, shared, shadower, shadow_metrics, state_metrics
+            )
             runtime.shadower.start()
+            if shared.client is not None and settings.state.workers_in_process:
+                for consumer in consumers(settings, shared.client, shadower, state_metrics):
+                    _spawn(runtime, consumer.run())
         runtime.reloader = Reloader(
             runtime.live, monitor, reload_metrics, recent,
             os.environ if environ is None else environ, config.path, transport,
@@ -165,12 +181,14 @@ def create_app(
             yield
         finally:
             await _shutdown(runtime)
+            if shared.client is not None:
+                await shared.client.aclose()
 
     app = FastAPI(title="distillgate", version="0.1.0", lifespan=lifespan)
     app.state.live = runtime.live  # read-only introspection (tests, debugging)
     add_error_handlers(app, metrics)
     _add_api_routes(app, runtime, auth)
-    _add_ops_routes(app, runtime, registry)
+    _add_ops_routes(app, runtime, registry, shared.state)
     add_admin_routes(
         app, runtime.live, auth, monitor, lambda: runtime.reloader, runtime.queue_depth
     )
@@ -194,16 +212,49 @@ def _first_live(
     )  # fmt: skip
 
 
-def _shadower(
+def gap_monitor(settings: Settings, clock: Callable[[], float]) -> GapMonitor:
+    return GapMonitor(
+        window_s=settings.monitor.window_s,
+        min_samples=settings.monitor.min_samples,
+        confidence=settings.monitor.confidence,
+        max_gap={name: c.max_gap for name, c in settings.routing.categories.items()},
+        clock=clock,
+        illusion_surface=settings.monitor.illusion_surface,
+    )
+
+
+@dataclass(frozen=True)
+class SharedState:
+    state: StateStore
+    client: aioredis.Redis | None  # with the Redis backend
+
+
+def shared_state(
+    settings: Settings, monitor: GapMonitor, metrics: StateMetrics, clock: Callable[[], float]
+) -> SharedState:
+    s = settings.state
+    if s.backend == "memory":
+        metrics.up.set(1)
+        return SharedState(MemoryState(monitor), None)
+    client = client_from(s.url, s.pool_size, s.timeout_s)
+    state = RedisState(
+        client, s.key_prefix, monitor, window_s=settings.monitor.window_s,
+        max_samples=MAX_SAMPLES, metrics=metrics, clock=clock,
+    )  # fmt: skip
+    return SharedState(state, client)
+
+
+def make_shadower(
     config: LoadedConfig,
-    runtime: Runtime,
+    aliases: Callable[[], Mapping[str, AliasUpstreams]],
     monitor: GapMonitor,
     metrics: ShadowMetrics,
     clock: Callable[[], float],
+    state: StateStore,
 ) -> Shadower:
     s = config.settings
     return Shadower(
-        ShadowClient(lambda: runtime.live.current.aliases),
+        ShadowClient(aliases),
         Comparison(monitor, s.monitor.weights, _scorers(s)),
         metrics,
         ShadowSettings(
@@ -216,7 +267,52 @@ def _shadower(
         ),
         clock,
         _recorder(s, config.base_dir),
+        state,
     )
+
+
+def shadow_queue(
+    settings: Settings,
+    shared: SharedState,
+    shadower: Shadower,
+    metrics: ShadowMetrics,
+    state_metrics: StateMetrics,
+) -> ShadowQueue:
+    """The in-process queue, or with Redis the stream that every replica's workers share."""
+    if shared.client is None:
+        return shadower
+    return StreamProducer(
+        shared.client, _stream(settings), max_len=settings.state.stream_max_len,
+        buffer_size=settings.shadow.queue_size, metrics=metrics, state_metrics=state_metrics,
+    )  # fmt: skip
+
+
+def consumers(
+    settings: Settings, client: aioredis.Redis, shadower: Shadower, metrics: StateMetrics
+) -> list[StreamConsumer]:
+    name = f"{socket.gethostname()}-{os.getpid()}"
+    return [
+        StreamConsumer(
+            client,
+            _stream(settings),
+            f"{settings.state.key_prefix}:workers",
+            f"{name}-{i}",
+            shadower.process,
+            claim_idle_s=settings.state.claim_idle_s,
+            state_metrics=metrics,
+        )
+        for i in range(settings.shadow.workers)
+    ]
+
+
+def _stream(settings: Settings) -> str:
+    return f"{settings.state.key_prefix}:jobs"
+
+
+async def _refresh_forever(state: StateStore, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        await state.refresh()
 
 
 def _scorers(settings: Settings) -> Mapping[str, Scorer]:
@@ -313,7 +409,9 @@ def _add_api_routes(app: FastAPI, runtime: Runtime, auth: Authenticator) -> None
         return JSONResponse({"object": "list", "data": data})
 
 
-def _add_ops_routes(app: FastAPI, runtime: Runtime, registry: CollectorRegistry) -> None:
+def _add_ops_routes(
+    app: FastAPI, runtime: Runtime, registry: CollectorRegistry, state: StateStore
+) -> None:
     """Health, readiness and metrics: open to probes and scrapers, no client key needed."""
 
     @app.get("/healthz")
@@ -325,7 +423,13 @@ def _add_ops_routes(app: FastAPI, runtime: Runtime, registry: CollectorRegistry)
         live = runtime.live.current
         status = await _probe_all(live.aliases, live.settings.server.readiness_timeout_s)
         ready = bool(status) and all(any(roles.values()) for roles in status.values())
-        body = {"status": "ready" if ready else "not_ready", "upstreams": status}
+        # The state store does not decide readiness: without Redis a replica still serves,
+        # on its last known gap state, and says so here and in distillgate_state_up.
+        body = {
+            "status": "ready" if ready else "not_ready",
+            "upstreams": status,
+            "state": state.describe(),
+        }
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics")

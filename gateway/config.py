@@ -178,6 +178,28 @@ class ReloadConfig(_Strict):
     interval_s: float = Field(default=2.0, gt=0)
 
 
+class StateConfig(_Strict):
+    """Where the gap windows, breakers and shadow jobs live: in process, or in Redis so that
+    several replicas agree (and shadow workers can run as their own process)."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    url: str = "redis://127.0.0.1:6379/0"  # rediss:// for TLS; a password via ${NAME}
+    key_prefix: str = Field(default="distillgate", min_length=1)
+    pool_size: int = Field(default=16, ge=2, le=1000)
+    timeout_s: float = Field(default=0.5, gt=0, le=30)  # per call, and waiting for a connection
+    refresh_s: float = Field(default=0.5, gt=0, le=60)  # how often replicas mirror the state
+    stream_max_len: int = Field(default=100_000, ge=100)  # jobs kept in the stream at most
+    claim_idle_s: float = Field(default=30.0, gt=0)  # a job pending this long is reclaimed
+    workers_in_process: bool = True  # the gateway also consumes; false: shadow-worker only
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not re.match(r"^(redis|rediss|unix)://", value):
+            raise ValueError(f"must be a redis://, rediss:// or unix:// URL, got {value!r}")
+        return value
+
+
 class Settings(_Strict):
     models: dict[str, AliasSettings] = Field(min_length=1)
     server: ServerSettings = ServerSettings()
@@ -185,6 +207,7 @@ class Settings(_Strict):
     shadow: ShadowConfig = ShadowConfig()
     monitor: MonitorConfig = MonitorConfig()
     reload: ReloadConfig = ReloadConfig()
+    state: StateConfig = StateConfig()
 
     @field_validator("models")
     @classmethod

@@ -23,7 +23,7 @@ from gateway.relay import StreamRelay
 from gateway.request_body import Endpoint, ParsedRequest
 from gateway.upstream import OpenStream, UpstreamErrorType, UpstreamFailure, UpstreamReply
 from monitors.answers import text_of_json
-from monitors.shadow import Shadower, ShadowJob
+from monitors.shadow import ShadowJob, ShadowQueue
 from router.classifier import Classification
 from router.policy import decide
 from router.sampling import fraction, sampled
@@ -43,7 +43,7 @@ class Proxy:
         auth: Authenticator,
         breaker_state: Callable[[str], Mapping[str, str]],
         clock: Callable[[], float],
-        shadower: Shadower | None = None,
+        shadower: ShadowQueue | None = None,
         recent: RecentRequests | None = None,
     ) -> None:
         self._live = live

@@ -41,6 +41,7 @@ RESTART_ONLY = (
     "monitor.illusion_surface",
     "monitor.weights",
     "monitor.semantic",
+    "state",
 )
 RETIRE_AFTER_S = 600.0  # replaced clients stay open this long for requests still using them
 

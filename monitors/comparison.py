@@ -11,15 +11,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from monitors.discriminator import Discriminator
-from monitors.gap import GapMonitor
+from monitors.gap import GapMonitor, PairSample
 from monitors.scorers import DEFAULT_WEIGHTS, SCORERS, PairScores, Scorer, score_pair
 
 
 @dataclass(frozen=True)
 class Compared:
     scores: PairScores
-    illusion: bool  # looks like the teacher's answer, judges differently
-    told_apart: bool  # the discriminator guessed which answer was the teacher's
+    sample: PairSample  # what the windows keep of it
+
+    @property
+    def illusion(self) -> bool:  # looks like the teacher's answer, judges differently
+        return self.sample.illusion
+
+    @property
+    def told_apart(self) -> bool:  # the discriminator guessed which answer was the teacher's
+        return bool(self.sample.discriminated)
 
 
 class Comparison:
@@ -45,14 +52,20 @@ class Comparison:
         """Pure: safe to call from a worker thread."""
         return score_pair(student, teacher, request, self._weights, self._scorers, given)
 
+    def sample(self, alias: str, student: str, teacher: str, scores: PairScores) -> Compared:
+        """The pair as the windows keep it; teaches the alias's online discriminator. Call
+        from one thread; add the sample to a StateStore (live) or `record` it (offline)."""
+        discriminator = self._discriminators.setdefault(alias, Discriminator())
+        told_apart = discriminator.observe(teacher, student)
+        return Compared(scores, self.monitor.sample(scores, told_apart))
+
     def record(
         self, alias: str, category: str, student: str, teacher: str, scores: PairScores
     ) -> Compared:
-        """Into the windows (and the alias's online discriminator); call from one thread."""
-        discriminator = self._discriminators.setdefault(alias, Discriminator())
-        told_apart = discriminator.observe(teacher, student)
-        illusion = self.monitor.record_pair(alias, category, scores, told_apart)
-        return Compared(scores, illusion, told_apart)
+        """Sample the pair and add it to this process's windows."""
+        pair = self.sample(alias, student, teacher, scores)
+        self.monitor.add(alias, category, pair.sample)
+        return pair
 
     def record_noise(
         self, alias: str, category: str, teacher: str, again: str, request: str

@@ -7,7 +7,7 @@ bounded in time (`window_s`) and in count (`max_samples` per window).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -22,7 +22,9 @@ class Breaker(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class _Pair:
+class PairSample:
+    """What a window keeps of one scored pair."""
+
     at: float
     divergence: float
     surface: float
@@ -70,7 +72,7 @@ def _finite(value: float) -> float | None:
 
 class _Window:
     def __init__(self, max_samples: int) -> None:
-        self.pairs: deque[_Pair] = deque(maxlen=max_samples)
+        self.pairs: deque[PairSample] = deque(maxlen=max_samples)
         self.noise: deque[tuple[float, float]] = deque(maxlen=max_samples)
         self.breaker = Breaker.INSUFFICIENT
 
@@ -112,8 +114,14 @@ class GapMonitor:
         self, alias: str, category: str, scores: PairScores, discriminated: bool | None
     ) -> bool:
         """Add a student-vs-teacher pair; True when it is an illusion (looks alike, judges not)."""
+        sample = self.sample(scores, discriminated)
+        self.add(alias, category, sample)
+        return sample.illusion
+
+    def sample(self, scores: PairScores, discriminated: bool | None) -> PairSample:
+        """The window's record of a pair, stamped now (not yet added anywhere)."""
         illusion = scores.surface >= self._illusion_surface and scores.judgment_disagrees()
-        pair = _Pair(
+        return PairSample(
             self._clock(),
             scores.divergence,
             scores.surface,
@@ -121,14 +129,42 @@ class GapMonitor:
             scores.judgment_disagrees(),
             discriminated,
         )
-        self._window(alias, category).pairs.append(pair)
+
+    def add(self, alias: str, category: str, sample: PairSample) -> None:
+        self._window(alias, category).pairs.append(sample)
         self.snapshot(alias, category)
-        return illusion
+
+    def replace(
+        self,
+        alias: str,
+        category: str,
+        pairs: Sequence[PairSample],
+        noise: Sequence[tuple[float, float]],
+        breaker: str | None,
+    ) -> None:
+        """Set a window to what a shared store holds (replicas mirror Redis this way); the
+        stored breaker state is the one the next snapshot moves from."""
+        window = self._window(alias, category)
+        window.pairs.clear()
+        window.pairs.extend(sorted(pairs, key=lambda p: p.at))
+        window.noise.clear()
+        window.noise.extend(sorted(noise))
+        if breaker is not None:
+            window.breaker = Breaker(breaker)
+
+    def replace_breaker(self, alias: str, category: str, state: str) -> None:
+        self._window(alias, category).breaker = Breaker(state)
 
     def record_noise(self, alias: str, category: str, divergence: float) -> None:
         """Add a teacher-vs-teacher divergence: the noise floor the gap is measured above."""
-        self._window(alias, category).noise.append((self._clock(), divergence))
+        self.add_noise(alias, category, self._clock(), divergence)
+
+    def add_noise(self, alias: str, category: str, at: float, divergence: float) -> None:
+        self._window(alias, category).noise.append((at, divergence))
         self.snapshot(alias, category)
+
+    def now(self) -> float:
+        return self._clock()
 
     def breaker_states(self, alias: str) -> Mapping[str, str]:
         """The router's view: category -> breaker state, refreshed as windows change."""

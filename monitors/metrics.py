@@ -4,13 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitors.gap import Breaker, GapMonitor
 
 _GRID = tuple(round(0.1 * i, 1) for i in range(1, 11))  # a fixed 0-1 grid
+
+
+class StateMetrics:
+    """The shared state store (Redis): up or not, and what failed."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.up = Gauge(
+            "distillgate_state_up",
+            "1 when the state store answered its last call (always 1 in memory).",
+            registry=registry,
+        )
+        self.errors = Counter(
+            "distillgate_state_errors",
+            "Failed state-store calls by operation: record, refresh, enqueue, consume.",
+            ["operation"],
+            registry=registry,
+        )
 
 
 class ShadowMetrics:

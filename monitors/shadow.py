@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from monitors import judge
@@ -22,6 +23,7 @@ from monitors.comparison import Compared, Comparison
 from monitors.metrics import ShadowMetrics
 from monitors.pair_records import PairRecorder
 from monitors.scorers import PairScores
+from monitors.state import MemoryState, StateStore, StateUnavailable
 from router.sampling import sampled
 from router.types import Target
 
@@ -60,6 +62,20 @@ class ShadowJob:
     served_is_sse: bool
     noise: bool = False  # also ask the teacher a second time
     student_answer: str | None = None  # an escalated request's discarded student answer
+    job_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # scored at most once
+
+
+class ShadowQueue(Protocol):
+    """Where served requests' shadow jobs go: the in-process queue (Shadower) or a Redis
+    Stream (monitors.job_stream.StreamProducer)."""
+
+    def offer(self, job: ShadowJob) -> bool: ...
+
+    def depth(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -81,9 +97,11 @@ class Shadower:
         settings: ShadowSettings,
         clock: Callable[[], float],
         recorder: PairRecorder | None = None,
+        state: StateStore | None = None,
     ) -> None:
         self._recorder = recorder
         self._comparison = comparison
+        self._state = state or MemoryState(comparison.monitor)
         self._models = models
         self._metrics = metrics
         self._settings = settings
@@ -159,7 +177,14 @@ class Shadower:
             if agreement is not None:
                 given["llm_judge"] = agreement
         scores = await self._score(student, teacher, job.request_text, given)
-        pair = self._comparison.record(job.alias, job.category, student, teacher, scores)
+        pair = self._comparison.sample(job.alias, student, teacher, scores)
+        try:
+            fresh = await self._state.record_pair(job.alias, job.category, job.job_id, pair.sample)
+        except StateUnavailable:  # the store logged and counted it; this pair is lost
+            self._metrics.dropped.labels(job.alias, "state_unavailable").inc()
+            return
+        if not fresh:
+            return  # scored before (a reclaimed job): it counts once
         self._observe(
             job, scores.divergence, scores.scores, pair.illusion, scores.judgment_disagrees()
         )
@@ -167,7 +192,10 @@ class Shadower:
             self._recorder.write(_record(job, student, teacher, pair))
         if job.noise and (again := await self._ask(job, Target.TEACHER)) is not None:
             noise = await self._score(teacher, again, job.request_text, {})
-            self._comparison.monitor.record_noise(job.alias, job.category, noise.divergence)
+            with contextlib.suppress(StateUnavailable):
+                await self._state.record_noise(
+                    job.alias, job.category, job.job_id, noise.divergence
+                )
         self._metrics.completed.labels(job.alias, job.category).inc()
 
     def _observe(

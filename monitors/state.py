@@ -1,0 +1,255 @@
+"""Where the gap windows and breaker states live: in process (one replica) or in Redis
+(several replicas agree on the gap and on routing).
+
+Either way the router reads breaker states from the local GapMonitor, so a request never
+waits on Redis. With Redis, every scored pair is written there (once per job id: a job
+scored twice, e.g. reclaimed from a dead worker, counts once), and each process mirrors
+the windows and the breakers into its GapMonitor every `refresh_s`. A breaker moves when
+any process's refresh sees the window cross the threshold; it writes the new state, and
+the others read it at their next refresh. Windows expire by time inside Redis (old
+members trimmed on every write; idle keys expire): no sweeper process.
+
+Redis down or slow: the last mirrored state stays in use, writes fail and are counted,
+`healthy()` says so (metrics, /readyz), and the next successful call is the reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from monitors.gap import GapMonitor, PairSample
+from monitors.metrics import StateMetrics
+
+log = logging.getLogger("distillgate.state")
+SEP = "\x1f"  # between alias and category in Redis field names
+
+
+class StateUnavailable(Exception):
+    """A write to the shared state failed (Redis down, slow or refusing)."""
+
+
+class StateStore(Protocol):
+    async def record_pair(self, alias: str, category: str, job_id: str, sample: PairSample) -> bool:
+        """Add a pair; False when this job id was recorded already."""
+        ...
+
+    async def record_noise(
+        self, alias: str, category: str, job_id: str, divergence: float
+    ) -> None: ...
+
+    async def refresh(self) -> None:
+        """Bring the local GapMonitor up to date with the shared state (no-op in memory)."""
+        ...
+
+    def healthy(self) -> bool: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class MemoryState:
+    """The default: the GapMonitor itself is the state."""
+
+    def __init__(self, monitor: GapMonitor, remember: int = 10_000) -> None:
+        self._monitor = monitor
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+
+    async def record_pair(self, alias: str, category: str, job_id: str, sample: PairSample) -> bool:
+        if job_id in self._seen:
+            return False
+        self._seen[job_id] = None
+        if len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+        self._monitor.add(alias, category, sample)
+        return True
+
+    async def record_noise(self, alias: str, category: str, job_id: str, divergence: float) -> None:
+        self._monitor.add_noise(alias, category, self._monitor.now(), divergence)
+
+    async def refresh(self) -> None:
+        return None
+
+    def healthy(self) -> bool:
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "memory", "ok": True}
+
+
+# Add a member to a window once per job id, trim by time and count, keep the key alive as
+# long as the window, and bump the window's version so mirrors know to pull it again.
+_ADD = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[5]) + 1))
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[6])
+redis.call('HINCRBY', KEYS[4], ARGV[6], 1)
+return 1
+"""
+
+
+class RedisState:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str,
+        monitor: GapMonitor,
+        *,
+        window_s: float,
+        max_samples: int,
+        metrics: StateMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._r = client
+        self._p = prefix
+        self._monitor = monitor
+        self._window_s = window_s
+        self._ttl = max(1, int(window_s) + 1)
+        self._max = max_samples
+        self._metrics = metrics
+        self._clock = clock
+        self._add = client.register_script(_ADD)
+        self._versions: dict[str, bytes] = {}
+        self._ok = True
+        self._error = ""
+        metrics.up.set(1)
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self._p, *parts))
+
+    async def record_pair(self, alias: str, category: str, job_id: str, sample: PairSample) -> bool:
+        member = orjson.dumps({
+            "id": job_id, "at": sample.at, "d": sample.divergence, "s": sample.surface,
+            "i": sample.illusion, "f": sample.flip, "x": sample.discriminated,
+        })  # fmt: skip
+        added = await self._write(alias, category, "pairs", job_id, sample.at, member)
+        if added:
+            self._monitor.add(alias, category, sample)  # this process sees it at once
+        return added
+
+    async def record_noise(self, alias: str, category: str, job_id: str, divergence: float) -> None:
+        at = self._clock()
+        member = orjson.dumps({"id": job_id, "at": at, "d": divergence})
+        if await self._write(alias, category, "noise", job_id, at, member):
+            self._monitor.add_noise(alias, category, at, divergence)
+
+    async def _write(
+        self, alias: str, category: str, kind: str, job_id: str, at: float, member: bytes
+    ) -> bool:
+        window = alias + SEP + category
+        keys = [
+            self._key("seen", kind, job_id),
+            self._key("w", kind, window),
+            self._key("windows"),
+            self._key("versions"),
+        ]
+        args: list[Any] = [self._ttl, at, member, at - self._window_s, self._max, window]
+        try:
+            added = await self._add(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            self._failed("record", exc)
+            raise StateUnavailable(str(exc)) from exc
+        self._recovered()
+        return bool(added)
+
+    async def refresh(self) -> None:
+        """Mirror changed windows and every breaker state; write the breakers this process
+        moves. Errors keep the last mirrored state."""
+        try:
+            await self._refresh()
+        except (RedisError, OSError) as exc:
+            self._failed("refresh", exc)
+            return
+        self._recovered()
+
+    async def _refresh(self) -> None:
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.smembers(self._key("windows"))
+            pipe.hgetall(self._key("versions"))
+            pipe.hgetall(self._key("breakers"))
+            members, versions, breakers = await pipe.execute()
+        windows = sorted(m.decode() for m in members)
+        states = {k.decode(): v.decode() for k, v in breakers.items()}
+        changed = [w for w in windows if versions.get(w.encode()) != self._versions.get(w)]
+        cutoff = self._clock() - self._window_s
+        if changed:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for w in changed:
+                    pipe.zrangebyscore(self._key("w", "pairs", w), cutoff, "+inf")
+                    pipe.zrangebyscore(self._key("w", "noise", w), cutoff, "+inf")
+                pulled = await pipe.execute()
+            for i, w in enumerate(changed):
+                alias, category = w.split(SEP, 1)
+                pairs = [_sample(orjson.loads(m)) for m in pulled[2 * i]]
+                noise = [
+                    (float(n["at"]), float(n["d"])) for n in map(orjson.loads, pulled[2 * i + 1])
+                ]
+                self._monitor.replace(alias, category, pairs, noise, states.get(w))
+                self._versions[w] = versions.get(w.encode(), b"")
+        moved = {}
+        for w in windows:
+            alias, category = w.split(SEP, 1)
+            if w in states and w not in changed:
+                self._monitor.replace_breaker(alias, category, states[w])
+            now = self._monitor.snapshot(alias, category).breaker.value
+            if now != states.get(w):
+                moved[w] = now
+        if moved:
+            await self._r.hset(self._key("breakers"), mapping=moved)
+            for w, state in moved.items():
+                log.info("breaker %s/%s -> %s", *w.split(SEP, 1), state)
+
+    def healthy(self) -> bool:
+        return self._ok
+
+    def describe(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"backend": "redis", "ok": self._ok}
+        if not self._ok:
+            body["error"] = self._error
+        return body
+
+    def _failed(self, operation: str, exc: BaseException) -> None:
+        self._metrics.errors.labels(operation).inc()
+        if self._ok:
+            log.warning("redis %s failed, keeping the last known state: %s", operation, exc)
+        self._ok = False
+        self._error = f"{type(exc).__name__}: {exc}"
+        self._metrics.up.set(0)
+
+    def _recovered(self) -> None:
+        if not self._ok:
+            log.info("redis is back")
+        self._ok = True
+        self._error = ""
+        self._metrics.up.set(1)
+
+
+def _sample(row: dict[str, Any]) -> PairSample:
+    x = row.get("x")
+    return PairSample(
+        float(row["at"]), float(row["d"]), float(row["s"]), bool(row["i"]), bool(row["f"]),
+        None if x is None else bool(x),
+    )  # fmt: skip
+
+
+def client_from(url: str, pool_size: int, timeout_s: float) -> aioredis.Redis:
+    """A client whose pool waits (up to timeout_s) for a free connection instead of failing
+    at once past its size; redis:// and rediss:// (TLS) URLs, password in the URL."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=pool_size,
+        timeout=timeout_s,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+    )
+    return aioredis.Redis(connection_pool=pool)
