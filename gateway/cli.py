@@ -80,6 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="where to write the JSONL")
     export.set_defaults(run=_export)
 
+    worker = sub.add_parser(
+        "shadow-worker", help="shadow workers as their own process (state.backend: redis)"
+    )
+    worker.add_argument("--config", required=True, help="the gateways' config file")
+    worker.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
+    worker.set_defaults(run=_shadow_worker)
+
     aud = sub.add_parser(
         "audit", help="offline: the gap per category on a prompt file, as a report"
     )
@@ -104,6 +111,27 @@ def _parser() -> argparse.ArgumentParser:
     aud.add_argument("--max-tokens", type=int)
     aud.set_defaults(run=_audit)
     return parser
+
+
+def _shadow_worker(args: argparse.Namespace) -> int:
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from gateway import worker
+
+    try:
+        loaded = config_mod.load(args.config, os.environ)
+    except config_mod.ConfigError as exc:
+        _print_problems(exc)
+        return 1
+    registry = CollectorRegistry()
+    if args.metrics_port:
+        start_http_server(args.metrics_port, registry=registry)
+    try:
+        asyncio.run(worker.main(loaded, registry))
+    except worker.NotShared as exc:
+        print(f"shadow-worker: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _audit(args: argparse.Namespace) -> int:

@@ -252,4 +252,4 @@ def client_from(url: str, pool_size: int, timeout_s: float) -> aioredis.Redis:
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
     )
-    return aioredis.Redis(connection_pool=pool)
+    return aioredis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes both

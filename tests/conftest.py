@@ -18,6 +18,7 @@ from gateway.app import create_app
 from gateway.auth import Authenticator
 from gateway.replay_upstream import FakeState, Script, create_fake_app
 from gateway.router_setup import RouterParts
+from tests.fakes.redis_server import RedisServer
 from tests.fakes.servers import ServerThread
 
 DATA = Path(__file__).parent / "data"
@@ -148,3 +149,12 @@ def make_stack(router_parts: RouterParts) -> Iterator[StackFactory]:
 @pytest.fixture
 def stack(make_stack: StackFactory) -> Stack:
     return make_stack()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own (tests never use data in a Redis they did not start)."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
