@@ -76,6 +76,19 @@ def test_configmap_carries_the_deploy_config_and_it_is_valid() -> None:
     assert cm["data"]["distillgate.yaml"] == text
     loaded = config_mod.parse(text.encode(), {}, "deploy")
     assert loaded.settings.reload.watch  # a ConfigMap update reloads without a restart
+    assert loaded.settings.state.backend == "memory"  # one replica needs nothing else
+    # what gateway.yaml and shadow-worker.yaml set: the replicas share redis.yaml's Redis
+    for name in ("gateway.yaml", "shadow-worker.yaml"):
+        pod = next(d for d in docs(DEPLOY / "k8s" / name) if d["kind"] == "Deployment")
+        env = {
+            e["name"]: e.get("value")
+            for e in pod["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        shared = config_mod.parse(text.encode(), {k: v for k, v in env.items() if v}, name)
+        assert shared.settings.state.backend == "redis"
+        assert shared.settings.state.url == "redis://distillgate-redis:6379/0"
+    redis_service = next(d for d in docs(DEPLOY / "k8s" / "redis.yaml") if d["kind"] == "Service")
+    assert redis_service["metadata"]["name"] == "distillgate-redis"
     deployment = next(d for d in docs(DEPLOY / "k8s" / "gateway.yaml") if d["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     assert pod["volumes"][0]["configMap"]["name"] == cm["metadata"]["name"]
