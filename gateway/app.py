@@ -47,6 +47,7 @@ from monitors import semantic
 from monitors.comparison import Comparison
 from monitors.gap import GapMonitor
 from monitors.job_stream import StreamConsumer, StreamProducer
+from monitors.lifecycle import cancel_all
 from monitors.metrics import GapCollector, ShadowMetrics, StateMetrics
 from monitors.pair_records import PairRecorder
 from monitors.scorers import SCORERS, Scorer
@@ -365,11 +366,7 @@ async def _shutdown(runtime: Runtime) -> None:
     runtime.proxy = None
     with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-    for task in list(runtime.tasks):
-        task.cancel()
-    for task in list(runtime.tasks):
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await cancel_all(runtime.tasks)
     if runtime.shadower is not None:
         await runtime.shadower.stop()
         runtime.shadower = None

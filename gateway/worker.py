@@ -21,6 +21,7 @@ from gateway.app import consumers, gap_monitor, make_shadower, shared_state
 from gateway.config import LoadedConfig
 from gateway.live import AliasUpstreams
 from gateway.upstream import Upstream
+from monitors.lifecycle import cancel_all
 from monitors.metrics import ShadowMetrics, StateMetrics
 
 log = logging.getLogger("distillgate.worker")
@@ -58,11 +59,7 @@ async def run(loaded: LoadedConfig, registry: CollectorRegistry, stop: asyncio.E
     try:
         await stop.wait()
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(tasks)
         for pair in aliases.values():
             await pair.student.aclose()
             await pair.teacher.aclose()

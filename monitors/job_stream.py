@@ -12,7 +12,6 @@ twice is not counted twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -21,6 +20,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from monitors.lifecycle import cancel_all
 from monitors.metrics import ShadowMetrics, StateMetrics
 from monitors.shadow import ShadowJob
 from router.types import Target
@@ -88,9 +88,7 @@ class StreamProducer:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_all([self._task])
             self._task = None
 
     async def drain(self) -> None:

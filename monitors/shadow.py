@@ -20,6 +20,7 @@ from monitors import judge
 from monitors.answers import text_of_json, text_of_sse
 from monitors.budget import TokenBucket
 from monitors.comparison import Compared, Comparison
+from monitors.lifecycle import cancel_all
 from monitors.metrics import ShadowMetrics
 from monitors.pair_records import PairRecorder
 from monitors.scorers import PairScores
@@ -132,11 +133,7 @@ class Shadower:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
 
     async def drain(self) -> None:

@@ -1,0 +1,42 @@
+"""cancel_all ends tasks that swallow a cancellation (as 3.11's wait_for can)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from monitors.lifecycle import cancel_all
+
+
+def test_a_task_that_swallows_the_first_cancel_is_still_stopped() -> None:
+    async def stubborn(swallowed: list[int]) -> None:
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                if not swallowed:
+                    swallowed.append(1)  # like wait_for returning a result it just got
+                    continue
+                raise
+
+    async def main() -> tuple[list[int], bool]:
+        swallowed: list[int] = []
+        task = asyncio.create_task(stubborn(swallowed))
+        await asyncio.sleep(0)
+        await asyncio.wait_for(cancel_all([task]), 5)
+        return swallowed, task.cancelled()
+
+    swallowed, cancelled = asyncio.run(main())
+    assert swallowed == [1] and cancelled
+
+
+def test_finished_and_failed_tasks_are_collected_quietly() -> None:
+    async def fails() -> None:
+        raise ValueError("boom")
+
+    async def main() -> bool:
+        task = asyncio.create_task(fails())
+        await asyncio.sleep(0)
+        await cancel_all([task])
+        return task.done()
+
+    assert asyncio.run(main())
