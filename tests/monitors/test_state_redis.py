@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from gateway import config as config_mod
 from monitors.comparison import Comparison
 from monitors.gap import GapMonitor, PairSample
 from monitors.job_stream import StreamConsumer, StreamProducer, decode, encode
@@ -87,6 +89,38 @@ def test_a_breaker_opened_by_one_replica_is_seen_by_the_other(redis_server: Redi
             await r.client.aclose()
 
     run(steps)
+
+
+def test_tls_and_a_password_from_the_environment(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path, tls=True, password="s3cret")
+    server.start()
+    clock = Clock()
+    url_template = server.url.replace("s3cret", "${REDIS_PASSWORD}")
+    text = f"""
+models:
+  m:
+    student: {{base_url: "http://s:1/v1", model: s}}
+    teacher: {{base_url: "http://t:1/v1", model: t}}
+state: {{backend: redis, url: "{url_template}"}}
+"""
+    settings = config_mod.parse(text.encode(), {"REDIS_PASSWORD": "s3cret"}, "<t>").settings
+    assert settings.state.url.startswith("rediss://:s3cret@")
+
+    async def steps() -> None:
+        a = Replica(settings.state.url, clock)
+        assert await a.state.record_pair("m", "math", "j1", sample(clock, 0.9))
+        await a.state.refresh()
+        assert a.state.healthy() and a.monitor.snapshot("m", "math").n == 1
+        await a.client.aclose()
+        wrong = Replica(server.url.replace("s3cret", "wrong"), clock)
+        await wrong.state.refresh()
+        assert not wrong.state.healthy()  # said, not raised
+        await wrong.client.aclose()
+
+    try:
+        run(steps)
+    finally:
+        server.stop()
 
 
 def test_windows_expire_by_time_inside_redis(redis_server: RedisServer) -> None:
