@@ -140,10 +140,8 @@ def divergences(student_file: str) -> list[float]:
     ]
 
 
-def ranking() -> None:
-    """Which student is further from the teacher, paired over the same 160 turns."""
-    print("\n== overall, paired over the same turns (divergence from gpt-4o)")
-    per = {s.removesuffix(".jsonl"): divergences(s) for s in STUDENTS}
+def paired(per: Mapping[str, list[float]]) -> None:
+    """Each student's mean with its interval, and the paired 7b - 13b difference."""
     for name, values in per.items():
         e = mean_interval(values)
         print(f"{name:<18} n={e.n} mean {e.value:.3f} [{e.lower:.3f}, {e.upper:.3f}]")
@@ -152,6 +150,13 @@ def ranking() -> None:
     print(
         f"7b - 13b           mean {d.value:+.3f} [{d.lower:+.3f}, {d.upper:+.3f}] (95%, paired t)"
     )
+
+
+def ranking() -> None:
+    """Which student is further from the teacher, paired over the same 160 turns."""
+    print("\n== overall, paired over the same turns (divergence from gpt-4o)")
+    per = {s.removesuffix(".jsonl"): divergences(s) for s in STUDENTS}
+    paired(per)
 
 
 def semantic_ranking() -> None:
@@ -170,14 +175,7 @@ def semantic_ranking() -> None:
             for q in questions()
             for t in (0, 1)
         ]
-    for name, values in per.items():
-        e = mean_interval(values)
-        print(f"{name:<18} n={e.n} mean {e.value:.3f} [{e.lower:.3f}, {e.upper:.3f}]")
-    weak, strong = per.values()
-    d = mean_interval([a - b for a, b in zip(weak, strong, strict=True)])
-    print(
-        f"7b - 13b           mean {d.value:+.3f} [{d.lower:+.3f}, {d.upper:+.3f}] (95%, paired t)"
-    )
+    paired(per)
 
 
 async def main(with_semantic: bool) -> None:
