@@ -36,7 +36,11 @@ class UpstreamSettings(_Strict):
     # Longest silence accepted from the upstream: before the first byte, and between chunks.
     timeout_s: PositiveFloat = 60.0
     connect_timeout_s: PositiveFloat = 5.0
-    max_connections: int = Field(default=100, ge=1)
+    # At most this many requests in flight to this upstream at once; more wait for a free
+    # connection (up to timeout_s). Keep it at or above what the server batches (vLLM's
+    # max_num_seqs, 256 by default or more): a lower cap queues requests in the gateway
+    # while the GPU could take them. Each connection is a file descriptor.
+    max_connections: int = Field(default=512, ge=1)
     # Connections are spread over several httpx clients: one client's pool slows down
     # badly with many requests in flight (see PERFORMANCE.md).
     clients: int = Field(default=4, ge=1, le=64)
