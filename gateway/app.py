@@ -43,7 +43,7 @@ from gateway.request_body import Endpoint
 from gateway.router_setup import RouterParts
 from gateway.shadow_client import ShadowClient
 from gateway.upstream import Upstream
-from monitors import semantic
+from monitors import judge, semantic
 from monitors.comparison import Comparison
 from monitors.gap import GapMonitor
 from monitors.job_stream import StreamConsumer, StreamProducer
@@ -137,6 +137,9 @@ def create_app(
     runtime = Runtime()
     monitor = gap_monitor(settings, wall_clock)
     shadow_metrics = ShadowMetrics(registry)
+    for alias in settings.models:  # exported at 0 from the start, judge on or off
+        for outcome in judge.Outcome:
+            shadow_metrics.judged.labels(alias, outcome.value)
     state_metrics = StateMetrics(registry)
     shared = shared_state(settings, monitor, state_metrics, wall_clock)
     registry.register(GapCollector(monitor, runtime.queue_depth))

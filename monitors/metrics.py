@@ -28,6 +28,8 @@ class StateMetrics:
             ["operation"],
             registry=registry,
         )
+        for operation in ("record", "refresh", "enqueue", "consume"):
+            self.errors.labels(operation)  # exported at 0 from the start: rate() works at once
 
 
 class ShadowMetrics:
