@@ -34,7 +34,7 @@ from gateway.auth import Authenticator
 from gateway.config import ConfigError, LoadedConfig, Settings
 from gateway.error_handlers import add_error_handlers
 from gateway.errors import GatewayError
-from gateway.live import AliasUpstreams, LiveConfig, LiveConfigHolder
+from gateway.live import AliasUpstreams, LiveConfig, LiveConfigHolder, upstreams_of
 from gateway.metrics import GatewayMetrics, LoopTasksCollector, ReloadMetrics
 from gateway.proxy import Proxy
 from gateway.recent import RecentRequests
@@ -42,7 +42,6 @@ from gateway.reload import Reloader, file_identity
 from gateway.request_body import Endpoint
 from gateway.router_setup import RouterParts
 from gateway.shadow_client import ShadowClient
-from gateway.upstream import Upstream
 from monitors import judge, semantic
 from monitors.comparison import Comparison
 from monitors.gap import GapMonitor
@@ -50,7 +49,6 @@ from monitors.job_stream import StreamConsumer, StreamProducer
 from monitors.lifecycle import cancel_all
 from monitors.metrics import GapCollector, ShadowMetrics, StateMetrics
 from monitors.pair_records import PairRecorder
-from monitors.scorers import SCORERS, Scorer
 from monitors.shadow import Shadower, ShadowQueue, ShadowSettings
 from monitors.state import MemoryState, RedisState, StateStore, client_from
 
@@ -203,15 +201,8 @@ def _first_live(
     config: LoadedConfig, parts: RouterParts, transport: httpx.AsyncBaseTransport | None
 ) -> LiveConfig:
     settings = config.settings
-    aliases = {
-        alias: AliasUpstreams(
-            student=Upstream(pair.student, config.api_keys[(alias, "student")], transport),
-            teacher=Upstream(pair.teacher, config.api_keys[(alias, "teacher")], transport),
-        )
-        for alias, pair in settings.models.items()
-    }
     return LiveConfig(
-        settings, config.digest, aliases, parts.policy, parts.classifier,
+        settings, config.digest, upstreams_of(config, transport), parts.policy, parts.classifier,
         LiveConfig.limits_of(settings), settings.shadow.noise_floor_rate,
     )  # fmt: skip
 
@@ -259,7 +250,7 @@ def make_shadower(
     s = config.settings
     return Shadower(
         ShadowClient(aliases),
-        Comparison(monitor, s.monitor.weights, _scorers(s)),
+        Comparison(monitor, s.monitor.weights, semantic.scorers(s.monitor.semantic)),
         metrics,
         ShadowSettings(
             queue_size=s.shadow.queue_size,
@@ -319,15 +310,6 @@ async def _refresh_forever(state: StateStore, every_s: float) -> None:
         await state.refresh()
 
 
-def _scorers(settings: Settings) -> Mapping[str, Scorer]:
-    """The pure scorers, plus the MiniLM one when `monitor.semantic` (loaded once, here)."""
-    if not settings.monitor.semantic:
-        return SCORERS
-    model = semantic.load()
-    log.info("semantic scorer loaded from %s", semantic.model_dir())
-    return {**SCORERS, "semantic": semantic.semantic_scorer(model)}
-
-
 def _watch_config(runtime: Runtime, settings: Settings) -> None:
     """SIGHUP reloads; with `reload.watch`, so does a change of the file on disk."""
     loop = asyncio.get_running_loop()
@@ -377,8 +359,7 @@ async def _shutdown(runtime: Runtime) -> None:
         await runtime.reloader.aclose()
     if runtime.live.ready:
         for upstreams in reversed(list(runtime.live.current.aliases.values())):
-            await upstreams.teacher.aclose()
-            await upstreams.student.aclose()
+            await upstreams.aclose()
         runtime.live.swap(None)
 
 

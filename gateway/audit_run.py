@@ -24,12 +24,12 @@ import orjson
 
 from gateway import audit_report, router_setup
 from gateway import config as config_mod
+from gateway.live import upstreams_of
 from gateway.prompt_files import Conversation, PromptFileError, read_conversations
 from gateway.upstream import Upstream, UpstreamFailure
 from monitors import semantic
 from monitors.answers import text_of_json
 from monitors.audit import AuditResult, AuditSettings, Pair, audit
-from monitors.scorers import SCORERS, Scorer
 from router.policy import decide
 from router.sampling import sampled
 
@@ -78,7 +78,9 @@ def run(options: AuditOptions, environ: Mapping[str, str], err: TextIO = sys.std
     pairs = _pairs(conversations, categories, student, teacher, again, err)
     if not pairs:
         raise AuditError("no prompt has both a student and a teacher answer")
-    result = audit(pairs, _audit_settings(settings, options), _scorers(settings))
+    result = audit(
+        pairs, _audit_settings(settings, options), semantic.scorers(settings.monitor.semantic)
+    )
     meta = {
         "config": options.config_path,
         "prompts": str(options.prompts),
@@ -107,12 +109,6 @@ def _audit_settings(settings: config_mod.Settings, options: AuditOptions) -> Aud
         risk={name: c.risk.value for name, c in cats.items()},
         weights=settings.monitor.weights,
     )
-
-
-def _scorers(settings: config_mod.Settings) -> Mapping[str, Scorer]:
-    if not settings.monitor.semantic:
-        return SCORERS
-    return {**SCORERS, "semantic": semantic.semantic_scorer(semantic.load())}
 
 
 def _categories(
@@ -260,11 +256,8 @@ async def _collect(
     conversations: Sequence[Conversation],
     err: TextIO,
 ) -> tuple[Answers, Answers, Answers]:
-    pair = loaded.settings.models[alias]
-    upstreams = {
-        "student": Upstream(pair.student, loaded.api_keys[(alias, "student")]),
-        "teacher": Upstream(pair.teacher, loaded.api_keys[(alias, "teacher")]),
-    }
+    clients = upstreams_of(loaded)  # no connection is made before the first request
+    pair = clients[alias]
     answers = options.out / "answers"
     caches = {
         name: AnswerCache(answers / f"{name}.jsonl")
@@ -284,14 +277,11 @@ async def _collect(
     asker = _Asker(options, progress, gate)
     try:
         await asyncio.gather(
-            *(
-                asker.conversation(c, upstreams["student"], caches["student"], None)
-                for c in conversations
-            ),
+            *(asker.conversation(c, pair.student, caches["student"], None) for c in conversations),
             *(
                 asker.conversation(
                     c,
-                    upstreams["teacher"],
+                    pair.teacher,
                     caches["teacher"],
                     caches["teacher-again"] if c.id in noisy else None,
                 )
@@ -300,8 +290,8 @@ async def _collect(
         )
     finally:
         progress.draw(final=True)
-        for upstream in upstreams.values():
-            await upstream.aclose()
+        for upstreams in clients.values():
+            await upstreams.aclose()
     if asker.failed:
         print(
             f"audit: {asker.failed} conversations could not be completed (see the log); "

@@ -118,10 +118,8 @@ def _shadow_worker(args: argparse.Namespace) -> int:
 
     from gateway import worker
 
-    try:
-        loaded = config_mod.load(args.config, os.environ)
-    except config_mod.ConfigError as exc:
-        _print_problems(exc)
+    loaded = _load(args.config)
+    if loaded is None:
         return 1
     registry = CollectorRegistry()
     if args.metrics_port:
@@ -239,10 +237,8 @@ def _with_router(config_path: str | None, run: Callable[[RouterParts], None]) ->
 
 
 def _serve(args: argparse.Namespace) -> int:
-    try:
-        loaded = config_mod.load(args.config, os.environ)
-    except config_mod.ConfigError as exc:
-        _print_problems(exc)
+    loaded = _load(args.config)
+    if loaded is None:
         return 1
     app = create_app(loaded, Authenticator.from_environ(os.environ))
     uvicorn.Server(uvicorn_config(app, args.host, args.port, log_level=args.log_level)).run()
@@ -250,10 +246,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    try:
-        loaded = config_mod.load(args.file, os.environ)
-    except config_mod.ConfigError as exc:
-        _print_problems(exc)
+    loaded = _load(args.file)
+    if loaded is None:
         return 1
     aliases = ", ".join(loaded.settings.models)
     print(f"{args.file}: OK (models: {aliases}; sha256 {loaded.digest[:12]})")
@@ -285,6 +279,15 @@ def _demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo  # the demo pulls in the openai SDK; serve does not
 
     return asyncio.run(run_demo(sys.stdout, questions=args.questions, concurrency=args.concurrency))
+
+
+def _load(path: str) -> config_mod.LoadedConfig | None:
+    """The config at `path`, or None after printing every problem with its key path."""
+    try:
+        return config_mod.load(path, os.environ)
+    except config_mod.ConfigError as exc:
+        _print_problems(exc)
+        return None
 
 
 def _print_problems(exc: config_mod.ConfigError) -> None:

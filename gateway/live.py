@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.config import Settings
+import httpx
+
+from gateway.config import LoadedConfig, Settings
 from gateway.upstream import Upstream
 from router.classifier import Classifier
 from router.types import Policy, Target
@@ -22,6 +24,23 @@ class AliasUpstreams:
 
     def get(self, target: Target) -> Upstream:
         return self.student if target is Target.STUDENT else self.teacher
+
+    async def aclose(self) -> None:
+        await self.teacher.aclose()
+        await self.student.aclose()
+
+
+def upstreams_of(
+    config: LoadedConfig, transport: httpx.AsyncBaseTransport | None = None
+) -> dict[str, AliasUpstreams]:
+    """A student and a teacher client for every model alias of a loaded config."""
+    return {
+        alias: AliasUpstreams(
+            student=Upstream(pair.student, config.api_keys[(alias, "student")], transport),
+            teacher=Upstream(pair.teacher, config.api_keys[(alias, "teacher")], transport),
+        )
+        for alias, pair in config.settings.models.items()
+    }
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from gateway.app import consumers, gap_monitor, make_shadower, shared_state
 from gateway.config import LoadedConfig
-from gateway.live import AliasUpstreams
-from gateway.upstream import Upstream
+from gateway.live import AliasUpstreams, upstreams_of
 from monitors.lifecycle import cancel_all
 from monitors.metrics import ShadowMetrics, StateMetrics
 
@@ -39,13 +38,7 @@ async def run(loaded: LoadedConfig, registry: CollectorRegistry, stop: asyncio.E
     state_metrics, shadow_metrics = StateMetrics(registry), ShadowMetrics(registry)
     shared = shared_state(settings, monitor, state_metrics, time.time)
     assert shared.client is not None
-    aliases = {
-        alias: AliasUpstreams(
-            student=Upstream(pair.student, loaded.api_keys[(alias, "student")]),
-            teacher=Upstream(pair.teacher, loaded.api_keys[(alias, "teacher")]),
-        )
-        for alias, pair in settings.models.items()
-    }
+    aliases = upstreams_of(loaded)
 
     def current() -> Mapping[str, AliasUpstreams]:
         return aliases
@@ -60,9 +53,8 @@ async def run(loaded: LoadedConfig, registry: CollectorRegistry, stop: asyncio.E
         await stop.wait()
     finally:
         await cancel_all(tasks)
-        for pair in aliases.values():
-            await pair.student.aclose()
-            await pair.teacher.aclose()
+        for upstreams in aliases.values():
+            await upstreams.aclose()
         await shared.client.aclose()
         log.info("shadow-worker stopped")
 

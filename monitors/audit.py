@@ -15,9 +15,8 @@ from enum import StrEnum
 from typing import Any
 
 from monitors.comparison import Comparison
-from monitors.gap import GapMonitor, GapSnapshot
+from monitors.gap import GapMonitor, GapSnapshot, finite
 from monitors.scorers import DEFAULT_WEIGHTS, SCORERS, PairScores, Scorer
-from monitors.stats import Estimate
 
 ALIAS = "audit"  # the monitor's alias key: an audit is of one student against one teacher
 POOR_JUDGMENT = 0.5  # mean judgment agreement below this is called poor
@@ -247,8 +246,8 @@ def _category_json(c: CategoryResult) -> dict[str, Any]:
     return {
         "n": snap.n,
         "gap": _round(snap.gap.value) if known else None,
-        "lower": _finite(snap.gap.lower) if known else None,
-        "upper": _finite(snap.gap.upper) if known else None,
+        "lower": finite(snap.gap.lower) if known else None,
+        "upper": finite(snap.gap.upper) if known else None,
         "max_gap": snap.max_gap,
         "divergence": _round(snap.divergence.value) if known else None,
         "noise_floor": _round(snap.noise_floor.value) if snap.noise_n else None,
@@ -279,17 +278,9 @@ def _category_json(c: CategoryResult) -> dict[str, Any]:
     }
 
 
-def interval_of(estimate: Estimate) -> tuple[float | None, float | None]:
-    return _finite(estimate.lower), _finite(estimate.upper)
-
-
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
-
-
-def _finite(value: float) -> float | None:
-    return round(value, 4) if math.isfinite(value) else None

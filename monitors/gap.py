@@ -53,8 +53,8 @@ class GapSnapshot:
         return {
             "n": self.n,
             "gap": round(self.gap.value, 4) if known else None,
-            "lower": _finite(self.gap.lower) if known else None,
-            "upper": _finite(self.gap.upper) if known else None,
+            "lower": finite(self.gap.lower) if known else None,
+            "upper": finite(self.gap.upper) if known else None,
             "divergence": round(self.divergence.value, 4) if self.n else None,
             "noise_floor": round(self.noise_floor.value, 4) if self.noise_n else None,
             "noise_n": self.noise_n,
@@ -66,7 +66,8 @@ class GapSnapshot:
         }
 
 
-def _finite(value: float) -> float | None:
+def finite(value: float) -> float | None:
+    """Rounded for JSON, or None for an infinite bound (too few samples)."""
     return round(value, 4) if abs(value) != float("inf") else None
 
 
@@ -134,23 +135,23 @@ class GapMonitor:
         self._window(alias, category).pairs.append(sample)
         self.snapshot(alias, category)
 
-    def replace(
+    def mirror(
         self,
         alias: str,
         category: str,
         pairs: Sequence[PairSample],
         noise: Sequence[tuple[float, float]],
-        breaker: str | None,
+        *,
+        whole: bool,
     ) -> None:
-        """Set a window to what a shared store holds (replicas mirror Redis this way); the
-        stored breaker state is the one the next snapshot moves from."""
+        """Bring a window in line with a shared store (replicas mirror Redis this way):
+        `whole` sets it to `pairs` and `noise`, otherwise they are added to it."""
         window = self._window(alias, category)
-        window.pairs.clear()
+        if whole:
+            window.pairs.clear()
+            window.noise.clear()
         window.pairs.extend(sorted(pairs, key=lambda p: p.at))
-        window.noise.clear()
         window.noise.extend(sorted(noise))
-        if breaker is not None:
-            window.breaker = Breaker(breaker)
 
     def replace_breaker(self, alias: str, category: str, state: str) -> None:
         self._window(alias, category).breaker = Breaker(state)

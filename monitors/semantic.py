@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import math
 from collections.abc import Mapping
 from functools import partial
@@ -26,8 +27,9 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from monitors.scorers import Scorer, Tag
+from monitors.scorers import SCORERS, Scorer, Tag
 
+log = logging.getLogger("distillgate.semantic")
 Array = npt.NDArray[np.float32]
 MAX_TOKENS = 256
 INSTALL_HINT = (
@@ -147,6 +149,15 @@ def similarity(model: MiniLM, a: str, b: str, request: str) -> float | None:
 
 def semantic_scorer(model: MiniLM) -> Scorer:
     return Scorer("semantic", Tag.SURFACE, partial(similarity, model))
+
+
+def scorers(with_semantic: bool) -> Mapping[str, Scorer]:
+    """The pure scorers, plus this one (the model loaded once, here) when asked for."""
+    if not with_semantic:
+        return SCORERS
+    model = load()
+    log.info("semantic scorer loaded from %s", model_dir())
+    return {**SCORERS, "semantic": semantic_scorer(model)}
 
 
 def load() -> MiniLM:

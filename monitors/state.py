@@ -4,7 +4,8 @@
 Either way the router reads breaker states from the local GapMonitor, so a request never
 waits on Redis. With Redis, every scored pair is written there (once per job id: a job
 scored twice, e.g. reclaimed from a dead worker, counts once), and each process mirrors
-the windows and the breakers into its GapMonitor every `refresh_s`. A breaker moves when
+the windows and the breakers into its GapMonitor every `refresh_s`: a window whole the
+first time (and after Redis lost its data), then only the pairs added since. A breaker moves when
 any process's refresh sees the window cross the threshold; it writes the new state, and
 the others read it at their next refresh. Windows expire by time inside Redis (old
 members trimmed on every write; idle keys expire): no sweeper process.
@@ -16,9 +17,12 @@ Redis down or slow: the last mirrored state stays in use, writes fail and are co
 from __future__ import annotations
 
 import logging
+import math
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -94,8 +98,35 @@ redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[5]) + 1))
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[6])
 redis.call('HINCRBY', KEYS[4], ARGV[6], 1)
+redis.call('SET', KEYS[5], ARGV[7], 'NX')
 return 1
 """
+OVERLAP_S = 10.0  # how late (by its stamp) a member may reach Redis and still be mirrored
+
+
+@dataclass
+class _Pulled:
+    """What this process has mirrored of one window kind: the newest stamp, and the ids
+    stamped within OVERLAP_S of it, so the overlapping part of the next pull is not added
+    twice. Pulls after the first fetch only that tail, not the whole window."""
+
+    newest: float = -math.inf
+    ids: dict[str, float] = field(default_factory=dict)
+
+    def since(self) -> float:
+        return self.newest - OVERLAP_S
+
+    def take(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        new = [r for r in rows if r["id"] not in self.ids]
+        for r in new:
+            self.note(r["id"], float(r["at"]))
+        floor = self.since()
+        self.ids = {k: at for k, at in self.ids.items() if at >= floor}
+        return new
+
+    def note(self, ident: str, at: float) -> None:
+        self.ids[ident] = at
+        self.newest = max(self.newest, at)
 
 
 class RedisState:
@@ -120,6 +151,9 @@ class RedisState:
         self._clock = clock
         self._add = client.register_script(_ADD)
         self._versions: dict[str, bytes] = {}
+        self._pulled: dict[tuple[str, str], _Pulled] = {}  # (window, kind)
+        self._token = uuid.uuid4().hex.encode()  # this process's bid for the store's epoch
+        self._epoch: bytes | None = None
         self._ok = True
         self._error = ""
         metrics.up.set(1)
@@ -152,14 +186,19 @@ class RedisState:
             self._key("w", kind, window),
             self._key("windows"),
             self._key("versions"),
+            self._key("epoch"),
         ]
-        args: list[Any] = [self._ttl, at, member, at - self._window_s, self._max, window]
+        args: list[Any] = [
+            self._ttl, at, member, at - self._window_s, self._max, window, self._token,
+        ]  # fmt: skip
         try:
             added = await self._add(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             self._failed("record", exc)
             raise StateUnavailable(str(exc)) from exc
         self._recovered()
+        if added and (pulled := self._pulled.get((window, kind))) is not None:
+            pulled.note(job_id, at)  # added locally by the caller: not again at the next pull
         return bool(added)
 
     async def refresh(self) -> None:
@@ -177,29 +216,46 @@ class RedisState:
             pipe.smembers(self._key("windows"))
             pipe.hgetall(self._key("versions"))
             pipe.hgetall(self._key("breakers"))
-            members, versions, breakers = await pipe.execute()
+            pipe.get(self._key("epoch"))
+            members, versions, breakers, epoch = await pipe.execute()
+        if epoch != self._epoch:  # Redis lost its data (or is another one): pull all again
+            self._epoch = epoch
+            self._versions.clear()
+            self._pulled.clear()
         windows = sorted(m.decode() for m in members)
         states = {k.decode(): v.decode() for k, v in breakers.items()}
         changed = [w for w in windows if versions.get(w.encode()) != self._versions.get(w)]
-        cutoff = self._clock() - self._window_s
         if changed:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for w in changed:
-                    pipe.zrangebyscore(self._key("w", "pairs", w), cutoff, "+inf")
-                    pipe.zrangebyscore(self._key("w", "noise", w), cutoff, "+inf")
-                pulled = await pipe.execute()
-            for i, w in enumerate(changed):
-                alias, category = w.split(SEP, 1)
-                pairs = [_sample(orjson.loads(m)) for m in pulled[2 * i]]
-                noise = [
-                    (float(n["at"]), float(n["d"])) for n in map(orjson.loads, pulled[2 * i + 1])
-                ]
-                self._monitor.replace(alias, category, pairs, noise, states.get(w))
-                self._versions[w] = versions.get(w.encode(), b"")
-        moved = {}
+            await self._pull(changed, versions)
+        await self._move_breakers(windows, states)
+
+    async def _pull(self, windows: list[str], versions: dict[bytes, bytes]) -> None:
+        """Mirror these windows: whole the first time, then only what is new since."""
+        cutoff = self._clock() - self._window_s
+        async with self._r.pipeline(transaction=False) as pipe:
+            for w in windows:
+                for kind in ("pairs", "noise"):
+                    pulled = self._pulled.get((w, kind))
+                    since = cutoff if pulled is None else max(cutoff, pulled.since())
+                    pipe.zrangebyscore(self._key("w", kind, w), since, "+inf")
+            rows = iter(await pipe.execute())
+        for w in windows:
+            whole = (w, "pairs") not in self._pulled
+            pairs = self._pulled.setdefault((w, "pairs"), _Pulled()).take(_decode(next(rows)))
+            noise = self._pulled.setdefault((w, "noise"), _Pulled()).take(_decode(next(rows)))
+            alias, category = w.split(SEP, 1)
+            self._monitor.mirror(
+                alias, category, [_sample(r) for r in pairs],
+                [(float(r["at"]), float(r["d"])) for r in noise], whole=whole,
+            )  # fmt: skip
+            self._versions[w] = versions.get(w.encode(), b"")
+
+    async def _move_breakers(self, windows: list[str], states: dict[str, str]) -> None:
+        """Each breaker moves from the shared state; the moves this process makes are written."""
+        moved: dict[Any, Any] = {}  # redis-py types its mapping keys as any scalar
         for w in windows:
             alias, category = w.split(SEP, 1)
-            if w in states and w not in changed:
+            if w in states:
                 self._monitor.replace_breaker(alias, category, states[w])
             now = self._monitor.snapshot(alias, category).breaker.value
             if now != states.get(w):
@@ -232,6 +288,10 @@ class RedisState:
         self._ok = True
         self._error = ""
         self._metrics.up.set(1)
+
+
+def _decode(members: list[bytes]) -> list[dict[str, Any]]:
+    return [orjson.loads(m) for m in members]
 
 
 def _sample(row: dict[str, Any]) -> PairSample:

@@ -123,6 +123,37 @@ state: {{backend: redis, url: "{url_template}"}}
         server.stop()
 
 
+def test_after_the_first_pull_only_new_pairs_are_fetched(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+
+    async def steps() -> None:
+        a, b = Replica(redis_server.url, clock), Replica(redis_server.url, clock)
+        mirrored: list[tuple[int, bool]] = []
+        real = b.monitor.mirror
+
+        def spy(alias: str, category: str, pairs: Any, noise: Any, *, whole: bool) -> None:
+            mirrored.append((len(pairs), whole))
+            real(alias, category, pairs, noise, whole=whole)
+
+        monkeypatch.setattr(b.monitor, "mirror", spy)
+        for i in range(3):
+            await a.state.record_pair("m", "math", f"old{i}", sample(clock, 0.9))
+        await b.state.refresh()
+        clock.now += 30  # past the overlap: the old pairs are not fetched again
+        await a.state.record_pair("m", "math", "new", sample(clock, 0.1))
+        await b.state.record_pair("m", "math", "own", sample(clock, 0.1))  # b has it already
+        await b.state.refresh()
+        await b.state.refresh()  # nothing changed: nothing fetched
+        assert mirrored == [(3, True), (1, False)]
+        assert b.monitor.snapshot("m", "math").n == 5
+        await a.client.aclose()
+        await b.client.aclose()
+
+    run(steps)
+
+
 def test_windows_expire_by_time_inside_redis(redis_server: RedisServer) -> None:
     clock = Clock()
 
