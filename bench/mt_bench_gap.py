@@ -24,12 +24,12 @@ import httpx
 import openai
 from prometheus_client import CollectorRegistry
 
-from gateway import config as config_mod
+from gateway.api.auth import Authenticator
 from gateway.app import create_app
-from gateway.auth import Authenticator
-from gateway.demo import shadow_everything_config
-from gateway.replay_upstream import FakeState, ReplayBook, Script, create_fake_app
-from gateway.server import background_server
+from gateway.commands.demo import shadow_everything_config
+from gateway.commands.uvicorn_server import background_server
+from gateway.config import settings as config_mod
+from gateway.fake_vllm.server import FakeState, ReplayBook, Script, create_fake_app
 from monitors import semantic
 from monitors.audit import AuditSettings, Pair, audit
 from monitors.scorers import score_pair

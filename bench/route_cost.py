@@ -27,8 +27,9 @@ ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
 from _procs import free_port, gateway_cmd, spawn, upstream_cmd  # noqa: E402
 
-from gateway import config as config_mod  # noqa: E402
-from gateway import prompt_files, router_setup  # noqa: E402
+from gateway.commands import prompt_files  # noqa: E402
+from gateway.config import router_build  # noqa: E402
+from gateway.config import settings as config_mod  # noqa: E402
 from router.policy import decide  # noqa: E402
 
 
@@ -47,7 +48,7 @@ def pct(values: list[float], q: float) -> float:
 def bench_decide(prompts: list[str], calls: int) -> None:
     routing = config_mod.RoutingSettings.model_validate(config_mod.default_routing())
     began = time.perf_counter()
-    parts = router_setup.build(routing)
+    parts = router_build.build(routing)
     print(f"classifier training at start-up: {time.perf_counter() - began:.2f} s")
     for p in prompts[:200]:  # warm-up
         decide(parts.classifier.classify(p), parts.policy, {})

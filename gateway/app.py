@@ -27,21 +27,21 @@ from prometheus_client import (
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway import router_setup
-from gateway.accounting import Accounting
-from gateway.admin import add_admin_routes
-from gateway.auth import Authenticator
-from gateway.config import ConfigError, LoadedConfig, Settings
-from gateway.error_handlers import add_error_handlers
-from gateway.errors import GatewayError
-from gateway.live import AliasUpstreams, LiveConfig, LiveConfigHolder, upstreams_of
-from gateway.metrics import GatewayMetrics, LoopTasksCollector, ReloadMetrics
-from gateway.proxy import Proxy
-from gateway.recent import RecentRequests
-from gateway.reload import Reloader, file_identity
-from gateway.request_body import Endpoint
-from gateway.router_setup import RouterParts
-from gateway.shadow_client import ShadowClient
+from gateway.api.admin import add_admin_routes
+from gateway.api.auth import Authenticator
+from gateway.api.error_handlers import add_error_handlers
+from gateway.api.errors import GatewayError
+from gateway.config import router_build
+from gateway.config.live import AliasUpstreams, LiveConfig, LiveConfigHolder, upstreams_of
+from gateway.config.recent import RecentRequests
+from gateway.config.reload import Reloader, file_identity
+from gateway.config.router_build import RouterParts
+from gateway.config.settings import ConfigError, LoadedConfig, Settings
+from gateway.serving.accounting import Accounting
+from gateway.serving.metrics import GatewayMetrics, LoopTasksCollector, ReloadMetrics
+from gateway.serving.proxy import Proxy
+from gateway.serving.request_body import Endpoint
+from gateway.upstream.shadow_client import ShadowClient
 from monitors import judge, semantic
 from monitors.comparison import Comparison
 from monitors.gap import GapMonitor
@@ -147,7 +147,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        parts = router or router_setup.build(settings.routing, config.base_dir)
+        parts = router or router_build.build(settings.routing, config.base_dir)
         runtime.live.swap(_first_live(config, parts, transport))
         reload_metrics.applied(config.digest, time.time())
         if shared.client is not None:

@@ -3,7 +3,7 @@ then a verdict per category (safe for the student, route to the teacher, or not 
 evidence) and the headline that puts the distillation illusion first.
 
 Pure: pairs in, an AuditResult out. Collecting answers and writing reports live in
-gateway/audit_run.py and gateway/audit_report.py.
+gateway/audit/ (run, cache, report, plots).
 """
 
 from __future__ import annotations

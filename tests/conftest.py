@@ -12,12 +12,12 @@ import openai
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gateway import config as config_mod
-from gateway import router_setup
+from gateway.api.auth import Authenticator
 from gateway.app import create_app
-from gateway.auth import Authenticator
-from gateway.replay_upstream import FakeState, Script, create_fake_app
-from gateway.router_setup import RouterParts
+from gateway.config import router_build
+from gateway.config import settings as config_mod
+from gateway.config.router_build import RouterParts
+from gateway.fake_vllm.server import FakeState, Script, create_fake_app
 from tests.fakes.redis_server import RedisServer
 from tests.fakes.servers import ServerThread
 
@@ -92,7 +92,7 @@ shadow:
 def router_parts() -> RouterParts:
     """The default routing section's policy and classifier, trained once for all tests."""
     loaded = config_mod.parse(gateway_yaml("http://s:1", "http://t:1").encode(), {}, "<test>")
-    return router_setup.build(loaded.settings.routing)
+    return router_build.build(loaded.settings.routing)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway import config as config_mod
+from gateway.config import settings as config_mod
 
 ROOT = Path(__file__).parent.parent.parent
 DEPLOY = ROOT / "deploy"

@@ -1,1 +1,1 @@
-"""Test doubles: the vLLM-wire fake upstream (shipped in gateway.replay_upstream) and servers."""
+"""Test doubles: the vLLM-wire fake upstream (shipped in gateway.fake_vllm) and servers."""

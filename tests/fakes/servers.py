@@ -10,7 +10,7 @@ from types import TracebackType
 import uvicorn
 from starlette.types import ASGIApp
 
-from gateway.server import bind_loopback, uvicorn_config
+from gateway.commands.uvicorn_server import bind_loopback, uvicorn_config
 
 
 class ServerThread:

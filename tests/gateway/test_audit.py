@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from gateway import cli
-from gateway.audit_run import AuditError, AuditOptions, run
-from gateway.replay_upstream import Behavior, FakeState, ReplayBook, Script, create_fake_app
+from gateway.audit.run import AuditError, AuditOptions, run
+from gateway.commands import cli
+from gateway.fake_vllm.server import Behavior, FakeState, ReplayBook, Script, create_fake_app
 from monitors.scorers import score_pair
 from tests.fakes.servers import ServerThread
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway import config as config_mod
-from gateway import envsubst
-from gateway.cli import main
+from gateway.commands.cli import main
+from gateway.config import envsubst
+from gateway.config import settings as config_mod
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 GOOD = """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 
-from gateway.demo import run_demo
+from gateway.commands.demo import run_demo
 
 
 def test_demo_serves_routes_measures_and_falls_back() -> None:

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from gateway.http11 import Pool
-from gateway.upstream_errors import UpstreamErrorType, UpstreamFailure
+from gateway.upstream.errors import UpstreamErrorType, UpstreamFailure
+from gateway.upstream.http11 import Pool
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

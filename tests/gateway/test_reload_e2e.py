@@ -16,10 +16,10 @@ import openai
 import pytest
 import yaml
 
-from gateway import config as config_mod
-from gateway import router_setup
-from gateway.cli import main
-from gateway.replay_upstream import Behavior, Script, create_fake_app
+from gateway.commands.cli import main
+from gateway.config import router_build
+from gateway.config import settings as config_mod
+from gateway.fake_vllm.server import Behavior, Script, create_fake_app
 from router.classifier import Classification
 from router.policy import decide
 from tests.conftest import Stack, StackFactory, gateway_yaml
@@ -174,11 +174,11 @@ def test_dry_run_reports_exactly_the_categories_that_switch(live: tuple[Stack, P
     response = reload(stack, dry_run=True, body=candidate.encode())
     assert response.status_code == 200, response.text
     report = response.json()
-    old = router_setup.policy(
+    old = router_build.policy(
         config_mod.RoutingSettings.model_validate(config_mod.default_routing())
     )
     new_settings = config_mod.parse(candidate.encode(), {}, "x").settings
-    new = router_setup.policy(new_settings.routing)
+    new = router_build.policy(new_settings.routing)
 
     def target(policy: Any, name: str) -> str:
         return str(decide(Classification({name: 1.0}, frozenset()), policy, {}).target.value)
@@ -210,7 +210,7 @@ def test_admin_config_redacts_url_credentials(make_stack: StackFactory, tmp_path
     stack = make_stack(admin_key="admin-secret")
     body = httpx.get(stack.url + "/admin/config", headers=ADMIN, timeout=10).json()
     assert body["config"]["models"]["assistant"]["student"]["model"] == "student"
-    from gateway.admin import _redacted
+    from gateway.api.admin import _redacted
 
     assert _redacted({"u": "https://user:pw@teacher:443/v1"}) == {"u": "https://***@teacher:443/v1"}
     assert httpx.get(stack.url + "/admin/config", timeout=10).status_code == 401

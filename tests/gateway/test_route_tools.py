@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from gateway.commands.cli import main
 
 PROMPTS = """prompt,label,category
 How do I reverse a list in Python?,safe,coding

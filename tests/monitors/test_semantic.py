@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway import config as config_mod
-from gateway.replay_upstream import Behavior
+from gateway.config import settings as config_mod
+from gateway.fake_vllm.server import Behavior
 from monitors import semantic
 from monitors.scorers import Tag, score_pair
 from tests.conftest import StackFactory, gateway_yaml

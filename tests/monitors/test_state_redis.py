@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gateway import config as config_mod
+from gateway.config import settings as config_mod
 from monitors.comparison import Comparison
 from monitors.gap import GapMonitor, PairSample
 from monitors.job_stream import StreamConsumer, StreamProducer, decode, encode

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.router_setup import RouterParts
+from gateway.config.router_build import RouterParts
 from router.classifier import KeywordRules, train
 from router.text_features import DIMENSIONS, clip, hashed
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway import prompt_files
-from gateway.router_setup import RouterParts
+from gateway.commands import prompt_files
+from gateway.config.router_build import RouterParts
 from router.evaluation import summarize
 from router.policy import decide
 from router.types import Target

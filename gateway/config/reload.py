@@ -21,12 +21,12 @@ from typing import Any
 
 import httpx
 
-from gateway import config as config_mod
-from gateway import router_setup
-from gateway.live import AliasUpstreams, LiveConfig, LiveConfigHolder
-from gateway.metrics import ReloadMetrics
-from gateway.recent import RecentRequests
-from gateway.upstream import Upstream
+from gateway.config import router_build
+from gateway.config import settings as config_mod
+from gateway.config.live import AliasUpstreams, LiveConfig, LiveConfigHolder
+from gateway.config.recent import RecentRequests
+from gateway.serving.metrics import ReloadMetrics
+from gateway.upstream.client import Upstream
 from monitors.gap import GapMonitor
 from router.classifier import Classification, Classifier
 from router.policy import decide
@@ -84,7 +84,7 @@ class Reloader:
                 self.metrics.reloads.labels("unchanged").inc()
                 return {"applied": False, "reason": "unchanged", "sha256": old.digest}
             classifier = await self._classifier(old, loaded.settings.routing)
-            policy = router_setup.policy(loaded.settings.routing)
+            policy = router_build.policy(loaded.settings.routing)
             report = describe(old, loaded.settings, policy, classifier, self.monitor, self.recent)
             if dry_run:
                 self.metrics.reloads.labels("dry_run").inc()
@@ -127,7 +127,7 @@ class Reloader:
             return old.classifier
         base = self.path.parent if self.path else Path()
         # Training is CPU work of about a second: off the event loop, so traffic flows on.
-        parts = await asyncio.to_thread(router_setup.build, routing, base)
+        parts = await asyncio.to_thread(router_build.build, routing, base)
         return parts.classifier
 
     def _aliases(

@@ -10,11 +10,11 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.auth import Authenticator
-from gateway.config import ConfigError
-from gateway.errors import GatewayError
-from gateway.live import LiveConfigHolder
-from gateway.reload import Reloader
+from gateway.api.auth import Authenticator
+from gateway.api.errors import GatewayError
+from gateway.config.live import LiveConfigHolder
+from gateway.config.reload import Reloader
+from gateway.config.settings import ConfigError
 from monitors.gap import GapMonitor
 
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")

@@ -12,12 +12,12 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gateway import envsubst
+from gateway.config import envsubst
 from monitors.scorers import DEFAULT_WEIGHTS, KNOWN_SCORERS
 from monitors.semantic import INSTALL_HINT, installed
 from router.types import Risk, RouteMode
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 DEFAULT_ROUTING = DATA / "router" / "default_routing.yaml"
 
 PositiveFloat = Annotated[float, Field(gt=0)]

@@ -16,13 +16,13 @@ import openai
 import yaml
 from prometheus_client import CollectorRegistry
 
-from gateway import config as config_mod
+from gateway.api.auth import Authenticator
 from gateway.app import create_app
-from gateway.auth import Authenticator
-from gateway.replay_upstream import Behavior, FakeState, ReplayBook, Script, create_fake_app
-from gateway.server import background_server
+from gateway.commands.uvicorn_server import background_server
+from gateway.config import settings as config_mod
+from gateway.fake_vllm.server import Behavior, FakeState, ReplayBook, Script, create_fake_app
 
-DATA = Path(__file__).parent / "data" / "mt_bench"
+DATA = Path(__file__).parent.parent / "data" / "mt_bench"
 TEACHER_FILE = "gpt-4o.jsonl"
 STUDENT_FILE = "llama-2-chat7b.jsonl"
 # Replay pacing: a student that streams faster than the teacher, as on a GPU.

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from gateway.live import AliasUpstreams
-from gateway.upstream import UpstreamFailure
+from gateway.config.live import AliasUpstreams
+from gateway.upstream.client import UpstreamFailure
 from monitors.answers import text_of_json
 from monitors.shadow import Completion
 from router.types import Target

@@ -22,11 +22,12 @@ from typing import Any, TextIO
 
 import orjson
 
-from gateway import audit_report, router_setup
-from gateway import config as config_mod
-from gateway.live import upstreams_of
-from gateway.prompt_files import Conversation, PromptFileError, read_conversations
-from gateway.upstream import Upstream, UpstreamFailure
+from gateway.audit import report
+from gateway.commands.prompt_files import Conversation, PromptFileError, read_conversations
+from gateway.config import router_build
+from gateway.config import settings as config_mod
+from gateway.config.live import upstreams_of
+from gateway.upstream.client import Upstream, UpstreamFailure
 from monitors import semantic
 from monitors.answers import text_of_json
 from monitors.audit import AuditResult, AuditSettings, Pair, audit
@@ -93,7 +94,7 @@ def run(options: AuditOptions, environ: Mapping[str, str], err: TextIO = sys.std
         if all(c.category for c in conversations)
         else "from the router's classifier where the prompt file has none",
     }
-    audit_report.write(options.out, result, list(settings.routing.categories), meta)
+    report.write(options.out, result, list(settings.routing.categories), meta)
     return result
 
 
@@ -118,7 +119,7 @@ def _categories(
     out = {c.id: c.category for c in conversations if c.category}
     missing = [c for c in conversations if not c.category]
     if missing:
-        parts = router_setup.build(routing, base_dir)
+        parts = router_build.build(routing, base_dir)
         for c in missing:
             out[c.id] = decide(parts.classifier.classify(c.turns[0]), parts.policy, {}).category
     return out

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from gateway import http11
-from gateway.config import UpstreamSettings
-from gateway.upstream_errors import UpstreamErrorType, UpstreamFailure
+from gateway.config.settings import UpstreamSettings
+from gateway.upstream import http11
+from gateway.upstream.errors import UpstreamErrorType, UpstreamFailure
 
 __all__ = ["OpenStream", "Upstream", "UpstreamErrorType", "UpstreamFailure", "UpstreamReply"]
 

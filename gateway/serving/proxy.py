@@ -12,16 +12,16 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import request_body
-from gateway.accounting import Accounting, Call
-from gateway.auth import Authenticator
-from gateway.errors import ClientError, ClientErrorType, GatewayError
-from gateway.escalation import Check
-from gateway.live import AliasUpstreams, LiveConfig, LiveConfigHolder
-from gateway.recent import RecentRequests
-from gateway.relay import StreamRelay
-from gateway.request_body import Endpoint, ParsedRequest
-from gateway.upstream import OpenStream, UpstreamErrorType, UpstreamFailure, UpstreamReply
+from gateway.api.auth import Authenticator
+from gateway.api.errors import ClientError, ClientErrorType, GatewayError
+from gateway.config.live import AliasUpstreams, LiveConfig, LiveConfigHolder
+from gateway.config.recent import RecentRequests
+from gateway.serving import request_body
+from gateway.serving.accounting import Accounting, Call
+from gateway.serving.answer_checks import Check
+from gateway.serving.relay import StreamRelay
+from gateway.serving.request_body import Endpoint, ParsedRequest
+from gateway.upstream.client import OpenStream, UpstreamErrorType, UpstreamFailure, UpstreamReply
 from monitors.answers import text_of_json
 from monitors.shadow import ShadowJob, ShadowQueue
 from router.classifier import Classification

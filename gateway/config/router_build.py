@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.config import DATA, RoutingSettings
+from gateway.config.settings import DATA, RoutingSettings
 from router.classifier import HashedLinearClassifier, KeywordRules, train
 from router.types import CategoryPolicy, EscalationRule, Policy
 

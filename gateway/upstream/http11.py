@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from gateway.upstream_errors import UpstreamErrorType, UpstreamFailure
+from gateway.upstream.errors import UpstreamErrorType, UpstreamFailure
 
 _END = object()
 

@@ -9,8 +9,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.errors import ClientError, ClientErrorType, GatewayError
-from gateway.metrics import GatewayMetrics
+from gateway.api.errors import ClientError, ClientErrorType, GatewayError
+from gateway.serving.metrics import GatewayMetrics
 
 log = logging.getLogger("distillgate.app")
 

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from gateway import config as config_mod
-from gateway import prompt_files, router_setup
-from gateway.router_setup import RouterParts
+from gateway.commands import prompt_files
+from gateway.config import router_build
+from gateway.config import settings as config_mod
+from gateway.config.router_build import RouterParts
 from router.evaluation import Group, calibrate, summarize
 from router.policy import decide
 
@@ -20,9 +21,9 @@ def load_router(config_path: str | None) -> RouterParts:
     """The router of a config file, or of the shipped default routing section."""
     if config_path is None:
         routing = config_mod.RoutingSettings.model_validate(config_mod.default_routing())
-        return router_setup.build(routing)
+        return router_build.build(routing)
     loaded = config_mod.load(config_path, os.environ)
-    return router_setup.build(loaded.settings.routing, loaded.base_dir)
+    return router_build.build(loaded.settings.routing, loaded.base_dir)
 
 
 def route_eval(parts: RouterParts, prompts: Path, out: TextIO, *, as_json: bool) -> None:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from gateway.config import LoadedConfig, Settings
-from gateway.upstream import Upstream
+from gateway.config.settings import LoadedConfig, Settings
+from gateway.upstream.client import Upstream
 from router.classifier import Classifier
 from router.types import Policy, Target
 

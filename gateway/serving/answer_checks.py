@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from gateway.request_body import Endpoint, ParsedRequest
-from gateway.upstream import OpenStream, UpstreamReply
+from gateway.serving.request_body import Endpoint, ParsedRequest
+from gateway.upstream.client import OpenStream, UpstreamReply
 from monitors.answers import split_sse, sse_events
 from router import escalation
 from router.types import EscalationRule, Reason

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import uvicorn
 
-from gateway import config as config_mod
+from gateway.api.auth import Authenticator
 from gateway.app import create_app
-from gateway.auth import Authenticator
-from gateway.prompt_files import PromptFileError
-from gateway.router_setup import RouterParts
-from gateway.server import uvicorn_config
+from gateway.commands.prompt_files import PromptFileError
+from gateway.commands.uvicorn_server import uvicorn_config
+from gateway.config import settings as config_mod
+from gateway.config.router_build import RouterParts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
 def _shadow_worker(args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from gateway import worker
+    from gateway.commands import shadow_worker
 
     loaded = _load(args.config)
     if loaded is None:
@@ -125,15 +125,15 @@ def _shadow_worker(args: argparse.Namespace) -> int:
     if args.metrics_port:
         start_http_server(args.metrics_port, registry=registry)
     try:
-        asyncio.run(worker.main(loaded, registry))
-    except worker.NotShared as exc:
+        asyncio.run(shadow_worker.main(loaded, registry))
+    except shadow_worker.NotShared as exc:
         print(f"shadow-worker: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from gateway import audit_run
+    from gateway.audit import run as audit_run
 
     if args.noise_answers and not args.answers:
         print("audit: --noise-answers needs --answers", file=sys.stderr)
@@ -199,7 +199,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _route_eval(args: argparse.Namespace) -> int:
-    from gateway import route_tools
+    from gateway.commands import route_tools
 
     def run(parts: RouterParts) -> None:
         route_tools.route_eval(parts, Path(args.prompts), sys.stdout, as_json=args.json)
@@ -208,7 +208,7 @@ def _route_eval(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from gateway import route_tools
+    from gateway.commands import route_tools
 
     if not 0 <= args.teacher_share <= 1:
         print("--teacher-share must be between 0 and 1", file=sys.stderr)
@@ -223,7 +223,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _with_router(config_path: str | None, run: Callable[[RouterParts], None]) -> int:
     """Build the router of a config (or the default one) and run a command with it."""
-    from gateway import route_tools
+    from gateway.commands import route_tools
 
     try:
         run(route_tools.load_router(config_path))
@@ -276,7 +276,7 @@ def _dry_run_against(url: str, raw: bytes) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway.demo import run_demo  # the demo pulls in the openai SDK; serve does not
+    from gateway.commands.demo import run_demo  # the demo pulls in the openai SDK; serve does not
 
     return asyncio.run(run_demo(sys.stdout, questions=args.questions, concurrency=args.concurrency))
 

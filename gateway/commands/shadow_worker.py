@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry
 
 from gateway.app import consumers, gap_monitor, make_shadower, shared_state
-from gateway.config import LoadedConfig
-from gateway.live import AliasUpstreams, upstreams_of
+from gateway.config.live import AliasUpstreams, upstreams_of
+from gateway.config.settings import LoadedConfig
 from monitors.lifecycle import cancel_all
 from monitors.metrics import ShadowMetrics, StateMetrics
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from gateway.metrics import GatewayMetrics
-from gateway.relay import RelayOutcome
-from gateway.upstream import UpstreamErrorType, UpstreamFailure, UpstreamReply
+from gateway.serving.metrics import GatewayMetrics
+from gateway.serving.relay import RelayOutcome
+from gateway.upstream.client import UpstreamErrorType, UpstreamFailure, UpstreamReply
 from router.types import Decision, Reason, Target
 
 log = logging.getLogger("distillgate.proxy")

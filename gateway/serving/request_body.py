@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import ClientError, ClientErrorType
+from gateway.api.errors import ClientError, ClientErrorType
 
 
 class Endpoint(StrEnum):

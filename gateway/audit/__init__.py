@@ -1,0 +1,1 @@
+"""The offline audit around monitors.audit: answers, cache, report and plots."""

@@ -1,0 +1,1 @@
+"""The `distillgate` command line: one module per subcommand."""

@@ -1,0 +1,1 @@
+"""The config's lifecycle: settings, loading, the live holder, reload, router build."""

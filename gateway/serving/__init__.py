@@ -1,0 +1,1 @@
+"""The request path: parse, route, call upstreams, check answers, relay, account."""

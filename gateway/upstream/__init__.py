@@ -1,0 +1,1 @@
+"""Transport to the student and teacher servers: pooled clients and their errors."""
