@@ -134,6 +134,7 @@ def audit(
         scored.append(ScoredPair(p, scores, compared.illusion))
         if p.teacher_again is not None:
             comparison.record_noise(ALIAS, p.category, p.teacher, p.teacher_again, p.request)
+    monitor.tick()
     results = [
         _category(
             c, monitor.snapshot(ALIAS, c), [s for s in scored if s.pair.category == c], settings

@@ -14,7 +14,6 @@ class TokenBucket:
         self._clock = clock
         self._level = capacity
         self._at = clock()
-        self.spent = 0.0
 
     def _fill(self) -> None:
         now = self._clock()
@@ -27,14 +26,12 @@ class TokenBucket:
         if self._level < amount:
             return False
         self._level -= amount
-        self.spent += amount
         return True
 
     def charge(self, amount: float) -> None:
         """Spend after the fact (a call's tokens are known once it returns); may go negative."""
         self._fill()
         self._level -= amount
-        self.spent += amount
 
     def available(self) -> bool:
         self._fill()

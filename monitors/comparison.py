@@ -71,4 +71,5 @@ class Comparison:
         self, alias: str, category: str, teacher: str, again: str, request: str
     ) -> None:
         """The teacher against itself: the noise floor the gap is measured above."""
-        self.monitor.record_noise(alias, category, self.score(teacher, again, request).divergence)
+        divergence = self.score(teacher, again, request).divergence
+        self.monitor.add_noise(alias, category, self.monitor.now(), divergence)

@@ -35,11 +35,6 @@ class Discriminator:
     def __init__(self, learning_rate: float = 0.5) -> None:
         self._w = np.zeros(DIMENSIONS, np.float32)
         self._lr = learning_rate
-        self.seen = 0
-
-    def score(self, text: str) -> float:
-        index, values = _features(text)
-        return float(values @ self._w[index])
 
     def observe(self, teacher: str, student: str) -> bool:
         """Predict which answer is the teacher's, then learn from the truth; True if right."""
@@ -50,5 +45,4 @@ class Discriminator:
         step = self._lr / (1.0 + math.exp(margin))  # gradient of log(1 + e^-margin)
         np.add.at(self._w, ti, step * tv)
         np.add.at(self._w, si, -step * sv)
-        self.seen += 1
         return correct

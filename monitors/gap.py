@@ -2,6 +2,11 @@
 
 Time comes from an injected clock, so tests move time instead of sleeping. Windows are
 bounded in time (`window_s`) and in count (`max_samples` per window).
+
+Reading never changes anything: `snapshot` computes the statistics of the pairs inside
+the window now and reports the breaker as it stands. Breakers move only in `tick`, which
+one owner drives (the state store: after it records a pair, and on its refresh timer), so
+a `/metrics` scrape or an `/admin/gap` read cannot change routing.
 """
 
 from __future__ import annotations
@@ -9,16 +14,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from monitors.scorers import PairScores
 from monitors.stats import Estimate, difference_interval, mean_interval, wilson
+from router.types import BreakerState
 
-
-class Breaker(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
-    INSUFFICIENT = "insufficient"
+Window = tuple[str, str]  # (model alias, category)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +47,10 @@ class GapSnapshot:
     illusion: Estimate
     advantage: Estimate
     max_gap: float
-    breaker: Breaker
+    breaker: BreakerState
 
     def as_json(self) -> dict[str, object]:
-        known = self.breaker is not Breaker.INSUFFICIENT
+        known = self.breaker is not BreakerState.INSUFFICIENT
         return {
             "n": self.n,
             "gap": round(self.gap.value, 4) if known else None,
@@ -75,7 +76,7 @@ class _Window:
     def __init__(self, max_samples: int) -> None:
         self.pairs: deque[PairSample] = deque(maxlen=max_samples)
         self.noise: deque[tuple[float, float]] = deque(maxlen=max_samples)
-        self.breaker = Breaker.INSUFFICIENT
+        self.breaker = BreakerState.INSUFFICIENT
 
     def expire(self, before: float) -> None:
         while self.pairs and self.pairs[0].at < before:
@@ -105,19 +106,11 @@ class GapMonitor:
         self._clock = clock
         self._illusion_surface = illusion_surface
         self._max_samples = max_samples
-        self._windows: dict[tuple[str, str], _Window] = {}
-        self._states: dict[str, dict[str, str]] = {}
+        self._windows: dict[Window, _Window] = {}
+        self._states: dict[str, dict[str, BreakerState]] = {}
 
     def set_thresholds(self, max_gap: Mapping[str, float]) -> None:
         self._max_gap = dict(max_gap)
-
-    def record_pair(
-        self, alias: str, category: str, scores: PairScores, discriminated: bool | None
-    ) -> bool:
-        """Add a student-vs-teacher pair; True when it is an illusion (looks alike, judges not)."""
-        sample = self.sample(scores, discriminated)
-        self.add(alias, category, sample)
-        return sample.illusion
 
     def sample(self, scores: PairScores, discriminated: bool | None) -> PairSample:
         """The window's record of a pair, stamped now (not yet added anywhere)."""
@@ -132,8 +125,8 @@ class GapMonitor:
         )
 
     def add(self, alias: str, category: str, sample: PairSample) -> None:
+        """Add a scored pair; its breaker moves at the next `tick`."""
         self._window(alias, category).pairs.append(sample)
-        self.snapshot(alias, category)
 
     def mirror(
         self,
@@ -153,35 +146,39 @@ class GapMonitor:
         window.pairs.extend(sorted(pairs, key=lambda p: p.at))
         window.noise.extend(sorted(noise))
 
-    def replace_breaker(self, alias: str, category: str, state: str) -> None:
-        self._window(alias, category).breaker = Breaker(state)
-
-    def record_noise(self, alias: str, category: str, divergence: float) -> None:
-        """Add a teacher-vs-teacher divergence: the noise floor the gap is measured above."""
-        self.add_noise(alias, category, self._clock(), divergence)
+    def replace_breaker(self, alias: str, category: str, state: BreakerState) -> None:
+        """Take a breaker state decided elsewhere (another replica, through Redis)."""
+        self._window(alias, category).breaker = state
+        self._states.setdefault(alias, {})[category] = state
 
     def add_noise(self, alias: str, category: str, at: float, divergence: float) -> None:
+        """Add a teacher-vs-teacher divergence: the noise floor the gap is measured above."""
         self._window(alias, category).noise.append((at, divergence))
-        self.snapshot(alias, category)
 
     def now(self) -> float:
         return self._clock()
 
-    def breaker_states(self, alias: str) -> Mapping[str, str]:
-        """The router's view: category -> breaker state, refreshed as windows change."""
+    def breaker_states(self, alias: str) -> Mapping[str, BreakerState]:
+        """The router's view: category -> breaker state, as of the last `tick`."""
         return self._states.get(alias, {})
 
-    def windows(self) -> list[tuple[str, str]]:
+    def windows(self) -> list[Window]:
         return sorted(self._windows)
 
     def snapshot(self, alias: str, category: str) -> GapSnapshot:
-        """The window's statistics now; also moves its breaker (time alone can expire pairs)."""
-        window = self._window(alias, category)
-        window.expire(self._clock() - self._window_s)
-        pairs = list(window.pairs)
-        noise = [d for _, d in window.noise]
+        """The window's statistics now and its breaker as it stands; changes nothing."""
+        window = self._windows.get((alias, category)) or _Window(1)
+        since = self._clock() - self._window_s
+        pairs = [p for p in window.pairs if p.at >= since]
+        noise = [d for at, d in window.noise if at >= since]
         if len(noise) < 2:  # too few in this category: the alias-wide noise floor
-            noise = [d for (a, _), w in self._windows.items() if a == alias for _, d in w.noise]
+            noise = [
+                d
+                for (a, _), w in self._windows.items()
+                if a == alias
+                for at, d in w.noise
+                if at >= since
+            ]
         c = self._confidence
         divergences = [p.divergence for p in pairs]
         judged = [p.discriminated for p in pairs if p.discriminated is not None]
@@ -189,36 +186,44 @@ class GapMonitor:
         advantage = Estimate(
             2 * accuracy.value - 1, 2 * accuracy.lower - 1, 2 * accuracy.upper - 1, len(judged)
         )
-        gap = difference_interval(divergences, noise, c)
-        max_gap = self._max_gap.get(category, 1.0)
-        window.breaker = self._next_state(window.breaker, len(pairs), gap, max_gap)
-        self._states.setdefault(alias, {})[category] = window.breaker.value
         return GapSnapshot(
             n=len(pairs),
             divergence=mean_interval(divergences, c),
             noise_floor=mean_interval(noise, c),
             noise_n=len(noise),
-            gap=gap,
+            gap=difference_interval(divergences, noise, c),
             surface=mean_interval([p.surface for p in pairs], c),
             illusion=wilson(sum(p.illusion for p in pairs), len(pairs), c),
             advantage=advantage,
-            max_gap=max_gap,
+            max_gap=self._max_gap.get(category, 1.0),
             breaker=window.breaker,
         )
 
-    def refresh_all(self) -> None:
-        """Re-evaluate every window (time alone can expire samples and change a breaker)."""
-        for alias, category in list(self._windows):
-            self.snapshot(alias, category)
+    def tick(self, only: Sequence[Window] | None = None) -> dict[Window, BreakerState]:
+        """Expire old samples and move breakers, of every window or of `only`; returns the
+        breaker state of each window it looked at."""
+        before = self._clock() - self._window_s
+        keys = list(self._windows) if only is None else list(only)
+        states: dict[Window, BreakerState] = {}
+        for alias, category in keys:
+            window = self._window(alias, category)
+            window.expire(before)
+            snap = self.snapshot(alias, category)
+            window.breaker = self._next_state(window.breaker, snap.n, snap.gap, snap.max_gap)
+            self._states.setdefault(alias, {})[category] = window.breaker
+            states[(alias, category)] = window.breaker
+        return states
 
-    def _next_state(self, current: Breaker, n: int, gap: Estimate, max_gap: float) -> Breaker:
+    def _next_state(
+        self, current: BreakerState, n: int, gap: Estimate, max_gap: float
+    ) -> BreakerState:
         if n < self._min:
-            return Breaker.INSUFFICIENT
+            return BreakerState.INSUFFICIENT
         if gap.lower > max_gap:
-            return Breaker.OPEN
+            return BreakerState.OPEN
         if gap.upper < max_gap:
-            return Breaker.CLOSED
-        return Breaker.CLOSED if current is Breaker.INSUFFICIENT else current
+            return BreakerState.CLOSED
+        return BreakerState.CLOSED if current is BreakerState.INSUFFICIENT else current
 
     def _window(self, alias: str, category: str) -> _Window:
         key = (alias, category)

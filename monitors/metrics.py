@@ -8,7 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitors.gap import Breaker, GapMonitor
+from monitors.gap import GapMonitor
+from router.types import BreakerState
 
 _GRID = tuple(round(0.1 * i, 1) for i in range(1, 11))  # a fixed 0-1 grid
 
@@ -120,7 +121,7 @@ class GapCollector(Collector):
             key = [alias, category]
             g["gap_samples"].add_metric(key, snap.n)
             g["gap_threshold"].add_metric(key, snap.max_gap)
-            for state in Breaker:
+            for state in BreakerState:
                 breaker.add_metric([*key, state.value], float(snap.breaker is state))
             if snap.n:
                 g["illusion_rate"].add_metric(key, snap.illusion.value)
@@ -129,7 +130,7 @@ class GapCollector(Collector):
                 g["noise_floor"].add_metric(key, snap.noise_floor.value)
             if snap.advantage.n:
                 g["advantage"].add_metric(key, snap.advantage.value)
-            if snap.breaker is not Breaker.INSUFFICIENT:
+            if snap.breaker is not BreakerState.INSUFFICIENT:
                 g["gap"].add_metric(key, snap.gap.value)
                 g["gap_lower"].add_metric(key, snap.gap.lower)
                 g["gap_upper"].add_metric(key, snap.gap.upper)

@@ -2,13 +2,15 @@
 (several replicas agree on the gap and on routing).
 
 Either way the router reads breaker states from the local GapMonitor, so a request never
-waits on Redis. With Redis, every scored pair is written there (once per job id: a job
-scored twice, e.g. reclaimed from a dead worker, counts once), and each process mirrors
-the windows and the breakers into its GapMonitor every `refresh_s`: a window whole the
-first time (and after Redis lost its data), then only the pairs added since. A breaker moves when
-any process's refresh sees the window cross the threshold; it writes the new state, and
-the others read it at their next refresh. Windows expire by time inside Redis (old
-members trimmed on every write; idle keys expire): no sweeper process.
+waits on Redis. The store is the one owner of breaker movement: it ticks the monitor
+after it records a pair and on every refresh (time alone can expire pairs). With Redis,
+every scored pair is written there (once per job id: a job scored twice, e.g. reclaimed
+from a dead worker, counts once), and each process mirrors the windows and the breakers
+into its GapMonitor every `refresh_s`: a window whole the first time (and after Redis lost
+its data), then only the pairs added since. A breaker moves when any process's refresh
+sees the window cross the threshold; it writes the new state, and the others read it at
+their next refresh. Windows expire by time inside Redis (old members trimmed on every
+write; idle keys expire): no sweeper process.
 
 Redis down or slow: the last mirrored state stays in use, writes fail and are counted,
 `healthy()` says so (metrics, /readyz), and the next successful call is the reconnect.
@@ -31,6 +33,7 @@ from redis.exceptions import RedisError
 
 from monitors.gap import GapMonitor, PairSample
 from monitors.metrics import StateMetrics
+from router.types import BreakerState
 
 log = logging.getLogger("distillgate.state")
 SEP = "\x1f"  # between alias and category in Redis field names
@@ -73,13 +76,15 @@ class MemoryState:
         if len(self._seen) > self._remember:
             self._seen.popitem(last=False)
         self._monitor.add(alias, category, sample)
+        self._monitor.tick([(alias, category)])
         return True
 
     async def record_noise(self, alias: str, category: str, job_id: str, divergence: float) -> None:
         self._monitor.add_noise(alias, category, self._monitor.now(), divergence)
+        self._monitor.tick([(alias, category)])
 
     async def refresh(self) -> None:
-        return None
+        self._monitor.tick()
 
     def healthy(self) -> bool:
         return True
@@ -169,6 +174,7 @@ class RedisState:
         added = await self._write(alias, category, "pairs", job_id, sample.at, member)
         if added:
             self._monitor.add(alias, category, sample)  # this process sees it at once
+            self._monitor.tick([(alias, category)])
         return added
 
     async def record_noise(self, alias: str, category: str, job_id: str, divergence: float) -> None:
@@ -176,6 +182,7 @@ class RedisState:
         member = orjson.dumps({"id": job_id, "at": at, "d": divergence})
         if await self._write(alias, category, "noise", job_id, at, member):
             self._monitor.add_noise(alias, category, at, divergence)
+            self._monitor.tick([(alias, category)])
 
     async def _write(
         self, alias: str, category: str, kind: str, job_id: str, at: float, member: bytes
@@ -243,7 +250,7 @@ class RedisState:
             whole = (w, "pairs") not in self._pulled
             pairs = self._pulled.setdefault((w, "pairs"), _Pulled()).take(_decode(next(rows)))
             noise = self._pulled.setdefault((w, "noise"), _Pulled()).take(_decode(next(rows)))
-            alias, category = w.split(SEP, 1)
+            alias, category = _window_key(w)
             self._monitor.mirror(
                 alias, category, [_sample(r) for r in pairs],
                 [(float(r["at"]), float(r["d"])) for r in noise], whole=whole,
@@ -253,13 +260,14 @@ class RedisState:
     async def _move_breakers(self, windows: list[str], states: dict[str, str]) -> None:
         """Each breaker moves from the shared state; the moves this process makes are written."""
         moved: dict[Any, Any] = {}  # redis-py types its mapping keys as any scalar
-        for w in windows:
-            alias, category = w.split(SEP, 1)
+        keys = {w: _window_key(w) for w in windows}
+        for w, (alias, category) in keys.items():
             if w in states:
-                self._monitor.replace_breaker(alias, category, states[w])
-            now = self._monitor.snapshot(alias, category).breaker.value
-            if now != states.get(w):
-                moved[w] = now
+                self._monitor.replace_breaker(alias, category, BreakerState(states[w]))
+        now = self._monitor.tick(list(keys.values()))
+        for w, key in keys.items():
+            if now[key].value != states.get(w):
+                moved[w] = now[key].value
         if moved:
             await self._r.hset(self._key("breakers"), mapping=moved)
             for w, state in moved.items():
@@ -288,6 +296,11 @@ class RedisState:
         self._ok = True
         self._error = ""
         self._metrics.up.set(1)
+
+
+def _window_key(window: str) -> tuple[str, str]:
+    alias, _, category = window.partition(SEP)
+    return alias, category
 
 
 def _decode(members: list[bytes]) -> list[dict[str, Any]]:

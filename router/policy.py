@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from router.classifier import Classification
-from router.types import CategoryPolicy, Decision, Policy, Reason, Risk, RouteMode, Target
+from router.types import (
+    BreakerState,
+    CategoryPolicy,
+    Decision,
+    Policy,
+    Reason,
+    Risk,
+    RouteMode,
+    Target,
+)
 
 _RISK_ORDER = {Risk.LOW: 0, Risk.MEDIUM: 1, Risk.HIGH: 2}
 
@@ -13,16 +22,17 @@ _RISK_ORDER = {Risk.LOW: 0, Risk.MEDIUM: 1, Risk.HIGH: 2}
 def decide(
     classification: Classification,
     policy: Policy,
-    state: Mapping[str, str],
+    state: Mapping[str, BreakerState],
     forced: Target | None = None,
     sample: float = 1.0,
 ) -> Decision:
     """Pick the upstream for one request; every branch names its reason.
 
-    Order: a forced route (when the policy allows it), the category's own route, its
-    breaker, a high-risk signal from any other category, an ambiguous top two, else the
-    student with the category's escalation checks. `state` maps a category to its breaker
-    state ("open", "closed", "insufficient"). `sample` is the request's stable draw in
+    Order: a forced route (when the policy allows it), the category's own route
+    (`policy`), its breaker (`breaker_open`), a high-risk category likely enough or named
+    by a keyword though not on top (`high_risk_signal`), a close top two whose runner-up
+    is riskier (`ambiguous`), else the student with the category's escalation checks
+    (`policy`). `state` maps a category to its breaker. `sample` is the request's stable draw in
     [0, 1) (router.sampling.fraction): below the category's `shadow_rate`, it is shadowed.
     """
     if not policy.enabled:
@@ -42,10 +52,10 @@ def decide(
         return made(forced, Reason.FORCED)
     if category.route is RouteMode.TEACHER:
         return made(Target.TEACHER, Reason.POLICY)
-    if state.get(category.name) == "open":
+    if state.get(category.name) is BreakerState.OPEN:
         return made(Target.TEACHER, Reason.BREAKER_OPEN)
     if _high_risk_signal(classification, policy, category):
-        return made(Target.TEACHER, Reason.AMBIGUOUS)
+        return made(Target.TEACHER, Reason.HIGH_RISK_SIGNAL)
     if len(ranked) > 1 and p1 - p2 < policy.ambiguity_margin:
         runner_up = policy.categories.get(ranked[1][0])
         if runner_up is not None and _riskier(runner_up, category):

@@ -20,12 +20,25 @@ class Reason(StrEnum):
     """Why a request went where it went; a closed vocabulary that doubles as a metric label."""
 
     POLICY = "policy"
-    AMBIGUOUS = "ambiguous"
+    HIGH_RISK_SIGNAL = "high_risk_signal"  # a high-risk category is likely, though not on top
+    AMBIGUOUS = "ambiguous"  # a close top two whose runner-up is handled more carefully
     LOW_CONFIDENCE = "low_confidence"
     STUDENT_REFUSAL = "student_refusal"
     BREAKER_OPEN = "breaker_open"
     FALLBACK = "fallback"
     FORCED = "forced"
+
+
+class BreakerState(StrEnum):
+    """A category's breaker, as the gap monitor reports it to the router."""
+
+    OPEN = "open"  # the gap is confidently over the category's limit: the teacher serves
+    CLOSED = "closed"
+    INSUFFICIENT = "insufficient"  # too few scored pairs to say
+
+
+# The one default of `routing.high_risk_signal` (the config's field default uses it too).
+HIGH_RISK_SIGNAL = 0.25
 
 
 class Risk(StrEnum):
@@ -78,7 +91,7 @@ class Policy:
     enabled: bool = True
     default_category: str = "general"
     ambiguity_margin: float = 0.15
-    high_risk_signal: float = 0.3
+    high_risk_signal: float = HIGH_RISK_SIGNAL
     min_confidence: float = 0.0
     keyword_signals: bool = True
     allow_forced_route: bool = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,26 +11,19 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.api.auth import Authenticator
 from gateway.api.errors import GatewayError
-from gateway.config.live import LiveConfigHolder
-from gateway.config.reload import Reloader
 from gateway.config.settings import ConfigError
-from monitors.gap import GapMonitor
+from gateway.lifespan import current
 
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
-def add_admin_routes(
-    app: FastAPI,
-    live: LiveConfigHolder,
-    auth: Authenticator,
-    monitor: GapMonitor,
-    reloader: Callable[[], Reloader | None],
-    queue_depth: Callable[[], int],
-) -> None:
+def add_routes(app: FastAPI, auth: Authenticator) -> None:
     @app.get("/admin/gap")
     async def gap(request: Request) -> Response:
         auth.check_admin(request.headers.get("authorization"))
-        settings = live.current.settings
+        services = current(request).services
+        monitor = services.monitor
+        settings = services.live.current.settings
         body = {
             alias: {
                 category: monitor.snapshot(alias, category).as_json()
@@ -39,7 +31,7 @@ def add_admin_routes(
             }
             for alias in settings.models
         }
-        return JSONResponse({"models": body, "shadow_queue_depth": queue_depth()})
+        return JSONResponse({"models": body, "shadow_queue_depth": services.queue_depth()})
 
     @app.post("/admin/reload")
     async def reload(request: Request) -> Response:
@@ -53,11 +45,9 @@ def add_admin_routes(
         if body and not dry_run:
             raise GatewayError(400, "A config in the body is accepted for dry runs only.",
                                type_="invalid_request_error", code="dry_run_only")  # fmt: skip
-        current = reloader()
-        if current is None:
-            raise GatewayError(503, "The gateway is starting or stopping.", type_="unavailable")
+        reloader = current(request).reloader
         try:
-            result = await current.reload(dry_run=dry_run, text=body or None)
+            result = await reloader.reload(dry_run=dry_run, text=body or None)
         except ConfigError as exc:
             raise GatewayError(
                 400,
@@ -70,8 +60,8 @@ def add_admin_routes(
     @app.get("/admin/config")
     async def running_config(request: Request) -> Response:
         auth.check_admin(request.headers.get("authorization"))
-        current = live.current
-        body = {"sha256": current.digest, "config": _redacted(current.settings.model_dump())}
+        live = current(request).services.live.current
+        body = {"sha256": live.digest, "config": _redacted(live.settings.model_dump())}
         return JSONResponse(body)
 
 

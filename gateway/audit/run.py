@@ -26,7 +26,7 @@ from gateway.audit import report
 from gateway.commands.prompt_files import Conversation, PromptFileError, read_conversations
 from gateway.config import router_build
 from gateway.config import settings as config_mod
-from gateway.config.live import upstreams_of
+from gateway.upstream.aliases import upstreams_of
 from gateway.upstream.client import Upstream, UpstreamFailure
 from monitors import semantic
 from monitors.answers import text_of_json

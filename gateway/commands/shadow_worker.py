@@ -13,15 +13,11 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry
 
-from gateway.app import consumers, gap_monitor, make_shadower, shared_state
-from gateway.config.live import AliasUpstreams, upstreams_of
 from gateway.config.settings import LoadedConfig
-from monitors.lifecycle import cancel_all
-from monitors.metrics import ShadowMetrics, StateMetrics
+from gateway.services import Clocks, Role, build_services
 
 log = logging.getLogger("distillgate.worker")
 
@@ -34,29 +30,12 @@ async def run(loaded: LoadedConfig, registry: CollectorRegistry, stop: asyncio.E
     settings = loaded.settings
     if settings.state.backend != "redis":
         raise NotShared("shadow-worker needs state.backend: redis (the gateways' shared stream)")
-    monitor = gap_monitor(settings, time.time)
-    state_metrics, shadow_metrics = StateMetrics(registry), ShadowMetrics(registry)
-    shared = shared_state(settings, monitor, state_metrics, time.time)
-    assert shared.client is not None
-    aliases = upstreams_of(loaded)
-
-    def current() -> Mapping[str, AliasUpstreams]:
-        return aliases
-
-    shadower = make_shadower(
-        loaded, current, monitor, shadow_metrics, time.perf_counter, shared.state
-    )
-    workers = consumers(settings, shared.client, shadower, state_metrics)
-    tasks = [asyncio.create_task(w.run()) for w in workers]
-    log.info("shadow-worker: %d workers on %s", len(workers), settings.state.key_prefix + ":jobs")
-    try:
+    clocks = Clocks(time.perf_counter, time.time)
+    async with build_services(loaded, registry, clocks, role=Role.WORKER):
+        log.info("shadow-worker: %d workers on %s:jobs", settings.shadow.workers,
+                 settings.state.key_prefix)  # fmt: skip
         await stop.wait()
-    finally:
-        await cancel_all(tasks)
-        for upstreams in aliases.values():
-            await upstreams.aclose()
-        await shared.client.aclose()
-        log.info("shadow-worker stopped")
+    log.info("shadow-worker stopped")
 
 
 async def main(loaded: LoadedConfig, registry: CollectorRegistry) -> None:

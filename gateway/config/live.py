@@ -9,38 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
-
+from gateway.config.router_build import RouterParts
 from gateway.config.settings import LoadedConfig, Settings
-from gateway.upstream.client import Upstream
+from gateway.upstream.aliases import AliasUpstreams
 from router.classifier import Classifier
-from router.types import Policy, Target
-
-
-@dataclass(frozen=True)
-class AliasUpstreams:
-    student: Upstream
-    teacher: Upstream
-
-    def get(self, target: Target) -> Upstream:
-        return self.student if target is Target.STUDENT else self.teacher
-
-    async def aclose(self) -> None:
-        await self.teacher.aclose()
-        await self.student.aclose()
-
-
-def upstreams_of(
-    config: LoadedConfig, transport: httpx.AsyncBaseTransport | None = None
-) -> dict[str, AliasUpstreams]:
-    """A student and a teacher client for every model alias of a loaded config."""
-    return {
-        alias: AliasUpstreams(
-            student=Upstream(pair.student, config.api_keys[(alias, "student")], transport),
-            teacher=Upstream(pair.teacher, config.api_keys[(alias, "teacher")], transport),
-        )
-        for alias, pair in config.settings.models.items()
-    }
+from router.types import Policy
 
 
 @dataclass(frozen=True)
@@ -59,6 +32,17 @@ class LiveConfig:
     classifier: Classifier
     limits: Limits
     noise_floor_rate: float
+
+    @classmethod
+    def first(
+        cls, config: LoadedConfig, aliases: Mapping[str, AliasUpstreams], router: RouterParts
+    ) -> LiveConfig:
+        """The config a process starts with."""
+        settings = config.settings
+        return cls(
+            settings, config.digest, aliases, router.policy, router.classifier,
+            cls.limits_of(settings), settings.shadow.noise_floor_rate,
+        )  # fmt: skip
 
     @staticmethod
     def limits_of(settings: Settings) -> Limits:

@@ -23,14 +23,15 @@ import httpx
 
 from gateway.config import router_build
 from gateway.config import settings as config_mod
-from gateway.config.live import AliasUpstreams, LiveConfig, LiveConfigHolder
+from gateway.config.live import LiveConfig, LiveConfigHolder
 from gateway.config.recent import RecentRequests
 from gateway.serving.metrics import ReloadMetrics
+from gateway.upstream.aliases import AliasUpstreams
 from gateway.upstream.client import Upstream
 from monitors.gap import GapMonitor
 from router.classifier import Classification, Classifier
 from router.policy import decide
-from router.types import Policy, Target
+from router.types import BreakerState, Policy, Target
 
 log = logging.getLogger("distillgate.reload")
 RESTART_ONLY = (
@@ -214,7 +215,7 @@ def describe(
     }
 
 
-def _target(policy: Policy, category: str, breakers: Mapping[str, str]) -> str:
+def _target(policy: Policy, category: str, breakers: Mapping[str, BreakerState]) -> str:
     """Where a request that is plainly this category goes: the router's own decision."""
     decision = decide(Classification({category: 1.0}, frozenset()), policy, breakers)
     return decision.target.value

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gateway.config import envsubst
 from monitors.scorers import DEFAULT_WEIGHTS, KNOWN_SCORERS
 from monitors.semantic import INSTALL_HINT, installed
-from router.types import Risk, RouteMode
+from router.types import HIGH_RISK_SIGNAL, Risk, RouteMode
 
 DATA = Path(__file__).parent.parent / "data"
 DEFAULT_ROUTING = DATA / "router" / "default_routing.yaml"
@@ -105,7 +105,7 @@ class RoutingSettings(_Strict):
     enabled: bool = True  # false: no classification, every request to the student
     default_category: str = "general"
     ambiguity_margin: float = Field(default=0.15, ge=0, le=1)
-    high_risk_signal: float = Field(default=0.25, gt=0, le=1)
+    high_risk_signal: float = Field(default=HIGH_RISK_SIGNAL, gt=0, le=1)
     min_confidence: float = Field(default=0.0, ge=0, le=1)
     keyword_signals: bool = True
     keyword_boost: float = Field(default=0.5, ge=0, le=20)

@@ -65,6 +65,7 @@ class FakeState:
     """What tests look at: every request body received, and how streams ended."""
 
     requests: list[dict[str, Any]] = field(default_factory=list)
+    peers: list[int] = field(default_factory=list)  # each request's client port (connection)
     streams_started: int = 0
     streams_finished: int = 0
     streams_cancelled: int = 0
@@ -213,6 +214,7 @@ class _Fake:
         if not isinstance(body, dict):
             return {}, _vllm_error(400, "Input should be an object", "Bad Request", "body")
         self.state.requests.append(body)
+        self.state.peers.append(request.client.port if request.client else 0)
         if body.get("model") != self.served_model:
             msg = f"The model `{body.get('model')}` does not exist."
             return body, _vllm_error(404, msg, "NotFoundError", "model")

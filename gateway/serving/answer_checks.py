@@ -16,7 +16,7 @@ import orjson
 
 from gateway.serving.request_body import Endpoint, ParsedRequest
 from gateway.upstream.client import OpenStream, UpstreamReply
-from monitors.answers import split_sse, sse_events
+from monitors import answers
 from router import escalation
 from router.types import EscalationRule, Reason
 
@@ -89,40 +89,32 @@ class Check:
 
 
 def _text_and_logprobs(choice: dict[str, Any], chat: bool) -> tuple[str, list[float] | None]:
-    lp = choice.get("logprobs")
-    if chat:
-        text = (choice.get("message") or {}).get("content") or ""
-        values = [t["logprob"] for t in lp["content"]] if lp and lp.get("content") else None
-        return text, values
-    values = [v for v in lp["token_logprobs"] if v is not None] if lp else None
-    return choice.get("text") or "", values
+    return answers.choice_text(choice, chat, delta=False) or "", answers.choice_logprobs(
+        choice, chat
+    )
 
 
 def _collect(event: dict[str, Any], chat: bool, tokens: list[str], logprobs: list[float]) -> None:
     for choice in event.get("choices") or ():
-        if choice.get("index", 0) != 0:
+        if not isinstance(choice, dict) or choice.get("index", 0) != 0:
             continue
-        piece = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
+        piece = answers.choice_text(choice, chat, delta=True)
         if piece:
             tokens.append(piece)
-        lp = choice.get("logprobs")
-        if chat and lp and lp.get("content"):
-            logprobs += [t["logprob"] for t in lp["content"]]
-        elif not chat and lp and lp.get("token_logprobs"):
-            logprobs += [v for v in lp["token_logprobs"] if v is not None]
+        logprobs += answers.choice_logprobs(choice, chat) or ()
 
 
 class _Events:
-    """Splits SSE bytes into decoded `data:` events, across chunk boundaries."""
+    """Splits SSE bytes into decoded events, across chunk boundaries."""
 
     def __init__(self) -> None:
-        self._pending = b""
+        self._framer = answers.SseFramer()
         self.done = False
 
     def feed(self, chunk: bytes) -> list[dict[str, Any]]:
-        complete, self._pending = split_sse(self._pending + chunk)
-        self.done = self.done or any(b.strip() == b"data: [DONE]" for b in complete)
-        return list(sse_events(complete))
+        complete = self._framer.feed(chunk)
+        self.done = self.done or any(answers.is_done(e) for e in complete)
+        return list(answers.sse_events(complete))
 
 
 async def _chain(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -133,27 +125,10 @@ async def _chain(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes
 
 async def _strip_logprobs(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Re-frame the stream event by event with every choice's logprobs set to null."""
-    pending = b""
+    framer = answers.SseFramer()
     async for chunk in chunks:
-        pending += chunk
-        *complete, pending = pending.split(b"\n\n")
-        out = bytearray()
-        for block in complete:
-            out += _strip_event(block) + b"\n\n"
+        out = b"".join(answers.without_logprobs(e) + b"\n\n" for e in framer.feed(chunk))
         if out:
-            yield bytes(out)
-    if pending:
-        yield pending
-
-
-def _strip_event(block: bytes) -> bytes:
-    if not block.startswith(b"data: {"):
-        return block
-    try:
-        event = orjson.loads(block[6:])
-    except orjson.JSONDecodeError:
-        return block
-    for choice in event.get("choices") or ():
-        if isinstance(choice, dict) and "logprobs" in choice:
-            choice["logprobs"] = None
-    return b"data: " + orjson.dumps(event)
+            yield out
+    if rest := framer.rest():
+        yield rest

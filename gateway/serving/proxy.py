@@ -1,37 +1,42 @@
-"""Serves one completion request: parse, route, call upstreams (fallback, escalation), respond."""
+"""Serves one completion request: parse, route, call upstreams (fallback, escalation), respond.
+
+Each upstream call returns an `Attempt` value; "the teacher instead" (fallback after a
+student failure, a commit window that broke off, an escalated answer) is one helper; the
+attempt that answered is recorded once, when the response ends.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
 
-import orjson
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.auth import Authenticator
 from gateway.api.errors import ClientError, ClientErrorType, GatewayError
-from gateway.config.live import AliasUpstreams, LiveConfig, LiveConfigHolder
+from gateway.config.live import LiveConfig, LiveConfigHolder
 from gateway.config.recent import RecentRequests
 from gateway.serving import request_body
-from gateway.serving.accounting import Accounting, Call
+from gateway.serving.accounting import Accounting, Call, OnServed
 from gateway.serving.answer_checks import Check
+from gateway.serving.attempts import Attempt, Served, attempt
 from gateway.serving.relay import StreamRelay
 from gateway.serving.request_body import Endpoint, ParsedRequest
+from gateway.upstream.aliases import AliasUpstreams
 from gateway.upstream.client import OpenStream, UpstreamErrorType, UpstreamFailure, UpstreamReply
 from monitors.answers import text_of_json
 from monitors.shadow import ShadowJob, ShadowQueue
 from router.classifier import Classification
 from router.policy import decide
 from router.sampling import fraction, sampled
-from router.types import Reason, Target
+from router.types import BreakerState, Decision, Reason, Target
 
 log = logging.getLogger("distillgate.proxy")
 FORCE_HEADER = "x-distillgate-force-route"
-Answer = UpstreamReply | OpenStream
 UNCLASSIFIED = Classification({}, frozenset())
 
 
@@ -41,21 +46,22 @@ class Proxy:
         live: LiveConfigHolder,
         accounting: Accounting,
         auth: Authenticator,
-        breaker_state: Callable[[str], Mapping[str, str]],
+        breaker_states: Callable[[str], Mapping[str, BreakerState]],
         clock: Callable[[], float],
-        shadower: ShadowQueue | None = None,
+        shadow: ShadowQueue | None = None,
         recent: RecentRequests | None = None,
     ) -> None:
         self._live = live
         self._acct = accounting
         self._auth = auth
-        self._breakers = breaker_state
+        self._breakers = breaker_states
         self._clock = clock
-        self._shadower = shadower
+        self._shadow = shadow
         self._recent = recent
 
     async def handle(self, request: Request, endpoint: Endpoint) -> Response:
-        call = Call(request.headers.get("x-request-id") or uuid.uuid4().hex, self._clock())
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        started = self._clock()
         live = self._live.current  # this request keeps this config to its end
         try:
             self._auth.check_client(request.headers.get("authorization"))
@@ -69,9 +75,9 @@ class Proxy:
             forced = _forced(request.headers.get(FORCE_HEADER))
         except ClientError as exc:
             self._acct.metrics.client_errors.labels(exc.kind.value).inc()
-            log.info("request_id=%s refused status=%d: %s", call.request_id, exc.status, exc)
-            return exc.response({"x-request-id": call.request_id})
-        call.alias = parsed.alias
+            log.info("request_id=%s refused status=%d: %s", request_id, exc.status, exc)
+            return exc.response({"x-request-id": request_id})
+        call = Call(request_id, started, parsed.alias)
         self._acct.metrics.in_flight.labels(call.alias).inc()
         handed_off = False
         try:
@@ -98,27 +104,62 @@ class Proxy:
         breakers = self._breakers(call.alias)
         decision = decide(classification, live.policy, breakers, forced, fraction(parsed.raw))
         self._acct.decided(call, decision)
-        if decision.shadow and self._shadower is not None:
-            call.on_served = self._shadow_offer(call, parsed, text, live.noise_floor_rate)
         check = Check.plan(decision.escalation, parsed, live.limits.commit_tokens)
         body = check.student_body(parsed.body) if check else parsed.body
-        answer = await self._call(pair, decision.target, parsed, body, call, decision.reason)
-        if answer is None and decision.target is Target.STUDENT:
-            answer = await self._call(
-                pair, Target.TEACHER, parsed, parsed.body, call, Reason.FALLBACK
-            )
-            if answer is not None:
-                self._acct.metrics.fallbacks.labels(call.alias).inc()
-        if answer is None:
-            return self._exhausted(call)
-        if check is not None and call.route is Target.STUDENT and _is_ok(answer):
-            answer = await self._check(check, answer, pair, parsed, call)
-        return self._respond(answer, call, live.limits.capture_bytes)
+        first = await self._try(call, pair, decision.target, decision.reason, parsed, body)
+        served = Served(first, first.waited)
+        if not first.ok and first.target is Target.STUDENT:
+            served = await self._teacher_instead(call, pair, parsed, Reason.FALLBACK, served)
+        student_answered = served.attempt.target is Target.STUDENT and served.attempt.answered_200
+        if check is not None and student_answered:
+            served = await self._check(check, served, pair, parsed, call, decision.category)
+        if not served.attempt.ok:
+            return self._exhausted(call, served)
+        on_served = None
+        if decision.shadow and self._shadow is not None:
+            on_served = self._shadow_offer(call, decision, parsed, text, live, served)
+        return self._respond(served, call, decision.category, live.limits.capture_bytes, on_served)
+
+    async def _try(
+        self,
+        call: Call,
+        pair: AliasUpstreams,
+        target: Target,
+        reason: Reason,
+        parsed: ParsedRequest,
+        body: dict[str, object],
+    ) -> Attempt:
+        request = ("/" + parsed.endpoint.value, body, parsed.stream)
+        done = await attempt(pair, target, reason, request, call.request_id, self._clock)
+        if done.failure is not None:
+            self._acct.upstream_failed(call, target, done.failure)
+        return done
+
+    async def _teacher_instead(
+        self,
+        call: Call,
+        pair: AliasUpstreams,
+        parsed: ParsedRequest,
+        reason: Reason,
+        before: Served,
+    ) -> Served:
+        """Ask the teacher the client's own request, after `before` did not do."""
+        done = await self._try(call, pair, Target.TEACHER, reason, parsed, parsed.body)
+        if done.ok and reason is Reason.FALLBACK:
+            self._acct.fell_back(call)
+        return Served(done, before.waited + done.waited, before.student_answer)
 
     async def _check(
-        self, check: Check, answer: Answer, pair: AliasUpstreams, parsed: ParsedRequest, call: Call
-    ) -> Answer:
+        self,
+        check: Check,
+        served: Served,
+        pair: AliasUpstreams,
+        parsed: ParsedRequest,
+        call: Call,
+        category: str,
+    ) -> Served:
         """Keep the student's answer, or replace it with the teacher's when a check fails."""
+        answer = served.attempt.answer
         if isinstance(answer, OpenStream):
             try:
                 verdict, answer = await check.inspect_stream(answer)
@@ -126,97 +167,76 @@ class Proxy:
                 # The student broke off inside the commit window: nothing was sent yet.
                 await answer.aclose()
                 self._acct.upstream_failed(call, Target.STUDENT, exc)
-                teacher = await self._call(pair, Target.TEACHER, parsed, parsed.body, call,
-                                           Reason.FALLBACK)  # fmt: skip
-                if teacher is None:
-                    raise
-                self._acct.metrics.fallbacks.labels(call.alias).inc()
-                return teacher
+                return await self._teacher_instead(call, pair, parsed, Reason.FALLBACK, served)
         else:
+            assert isinstance(answer, UpstreamReply)
             verdict, answer = check.inspect_reply(answer)
+        kept = Served(dataclasses.replace(served.attempt, answer=answer), served.waited)
         if verdict is None:
-            return answer
-        self._acct.escalated(call, verdict)
-        student_route, student_reason = call.route, call.reason
-        if isinstance(answer, UpstreamReply):
-            call.student_answer = text_of_json(answer.content, check.chat)
-        teacher = await self._call(pair, Target.TEACHER, parsed, parsed.body, call, verdict)
-        if teacher is not None:
+            return kept
+        self._acct.escalated(call, category, verdict)
+        replaced = (
+            text_of_json(answer.content, check.chat) if isinstance(answer, UpstreamReply) else None
+        )
+        teacher = await self._teacher_instead(
+            call, pair, parsed, verdict, Served(kept.attempt, kept.waited, replaced)
+        )
+        if teacher.attempt.ok:
             if isinstance(answer, OpenStream):
                 await answer.aclose()
             return teacher
         # The teacher failed: the student's answer is still better than an error.
-        call.route, call.reason = student_route, student_reason
-        return answer
-
-    async def _call(
-        self,
-        pair: AliasUpstreams,
-        target: Target,
-        parsed: ParsedRequest,
-        body: dict[str, Any],
-        call: Call,
-        reason: Reason,
-    ) -> Answer | None:
-        """One upstream attempt; None (failure recorded) when it cannot serve the request."""
-        call.route, call.reason = target, reason
-        upstream = pair.get(target)
-        payload = orjson.dumps({**body, "model": upstream.model})
-        path = "/" + parsed.endpoint.value
-        began = self._clock()
-        try:
-            if parsed.stream:
-                answer: Answer = await upstream.open_stream(path, payload, call.request_id)
-            else:
-                answer = await upstream.post(path, payload, call.request_id)
-        except UpstreamFailure as exc:
-            self._acct.upstream_failed(call, target, exc)
-            return None
-        finally:
-            call.upstream_wait += self._clock() - began
-        if isinstance(answer, UpstreamReply) and answer.status >= 500:
-            failure = UpstreamFailure(UpstreamErrorType.HTTP_5XX, f"HTTP {answer.status}")
-            self._acct.upstream_failed(call, target, failure)
-            return None
-        return answer
+        return Served(kept.attempt, teacher.waited)
 
     def _shadow_offer(
-        self, call: Call, parsed: ParsedRequest, text: str, noise_rate: float
-    ) -> Callable[[bytes, bool], None]:
+        self,
+        call: Call,
+        decision: Decision,
+        parsed: ParsedRequest,
+        text: str,
+        live: LiveConfig,
+        served: Served,
+    ) -> OnServed | None:
         """What to do once the answer is served: offer the pair's other half to the shadow queue."""
-        shadower = self._shadower
-        assert shadower is not None
+        shadow = self._shadow
+        if shadow is None or served.attempt.reason is Reason.FALLBACK:
+            return None  # the student just failed: there is no pair to compare
 
-        def offer(served: bytes, is_sse: bool) -> None:
-            assert call.decision is not None and call.route is not None
-            if call.reason is Reason.FALLBACK:
-                return  # the student just failed: there is no pair to compare
-            shadower.offer(
+        def offer(answer: bytes, is_sse: bool) -> None:
+            shadow.offer(
                 ShadowJob(
                     request_id=call.request_id,
                     alias=call.alias,
-                    category=call.decision.category,
-                    served_by=call.route,
+                    category=decision.category,
+                    served_by=served.attempt.target,
                     endpoint=parsed.endpoint.value,
                     body=parsed.body,
                     request_text=text,
-                    served=served,
+                    served=answer,
                     served_is_sse=is_sse,
-                    noise=sampled(parsed.raw, noise_rate, salt=1),
-                    student_answer=call.student_answer,
+                    noise=sampled(parsed.raw, live.noise_floor_rate, salt=1),
+                    student_answer=served.student_answer,
                 )
             )
 
         return offer
 
-    def _respond(self, answer: Answer, call: Call, capture_bytes: int) -> Response:
-        assert call.route is not None and call.reason is not None and call.decision is not None
+    def _respond(
+        self,
+        served: Served,
+        call: Call,
+        category: str,
+        capture_bytes: int,
+        on_served: OnServed | None,
+    ) -> Response:
+        answer = served.attempt.answer
+        assert answer is not None
         headers = {
             **answer.headers,
             "x-request-id": call.request_id,
-            "x-distillgate-route": call.route.value,
-            "x-distillgate-reason": call.reason.value,
-            "x-distillgate-category": call.decision.category,
+            "x-distillgate-route": served.attempt.target.value,
+            "x-distillgate-reason": served.attempt.reason.value,
+            "x-distillgate-category": category,
         }
         if isinstance(answer, OpenStream):
             headers.setdefault("content-type", "text/event-stream; charset=utf-8")
@@ -226,7 +246,7 @@ class Proxy:
                 headers,
                 capture_bytes,
                 self._clock,
-                lambda outcome: self._acct.stream_done(call, outcome),
+                lambda outcome: self._acct.stream_done(call, served, outcome, on_served),
             )
         media = headers.pop("content-type", "application/json")
         return Response(
@@ -234,31 +254,29 @@ class Proxy:
             answer.status,
             headers,
             media_type=media,
-            background=BackgroundTask(self._acct.reply_done, call, answer),
+            background=BackgroundTask(self._acct.reply_done, call, served, answer, on_served),
         )
 
-    def _exhausted(self, call: Call) -> Response:
-        failure = call.failure
+    def _exhausted(self, call: Call, served: Served) -> Response:
+        last = served.attempt
+        failure = last.failure
         timeout = failure is not None and failure.error_type is UpstreamErrorType.TIMEOUT
         status = 504 if timeout else 502
-        last = failure.error_type.value if failure else "unknown"
+        kind = failure.error_type.value if failure else "unknown"
         error = GatewayError(
             status,
             f"No upstream could answer for model '{call.alias}' "
-            f"(last: {call.route.value if call.route else '?'}, {last}).",
+            f"(last: {last.target.value}, {kind}).",
             type_="upstream_error",
             code="upstream_timeout" if timeout else "upstream_unavailable",
         )
-        self._acct.record(call, status, self._clock(), first_sent=None)
-        headers = {"x-request-id": call.request_id}
-        if call.route is not None and call.reason is not None:
-            headers["x-distillgate-route"] = call.route.value
-            headers["x-distillgate-reason"] = call.reason.value
+        self._acct.record(call, served, status, self._clock(), first_sent=None)
+        headers = {
+            "x-request-id": call.request_id,
+            "x-distillgate-route": last.target.value,
+            "x-distillgate-reason": last.reason.value,
+        }
         return error.response(headers)
-
-
-def _is_ok(answer: Answer) -> bool:
-    return isinstance(answer, OpenStream) or answer.status == 200
 
 
 def _forced(value: str | None) -> Target | None:

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from gateway.config.live import AliasUpstreams
+from gateway.upstream.aliases import AliasUpstreams
 from gateway.upstream.client import UpstreamFailure
-from monitors.answers import text_of_json
+from monitors import answers
 from monitors.shadow import Completion
 from router.types import Target
 
@@ -39,16 +39,7 @@ class ShadowClient:
             return None
         if reply.status != 200:
             return None
-        text = text_of_json(reply.content, endpoint == "chat/completions")
+        text = answers.text_of_json(reply.content, endpoint == "chat/completions")
         if text is None:
             return None
-        return Completion(text, _tokens(reply.content))
-
-
-def _tokens(content: bytes) -> int:
-    try:
-        usage = orjson.loads(content).get("usage") or {}
-    except (orjson.JSONDecodeError, AttributeError):
-        return 0
-    total = usage.get("total_tokens") if isinstance(usage, dict) else None
-    return total if isinstance(total, int) else 0
+        return Completion(text, answers.total_tokens(answers.usage_of_json(reply.content)))

@@ -117,16 +117,21 @@ def test_reload_under_traffic(live: tuple[Stack, Path]) -> None:
 def test_upstream_clients_are_rebuilt_only_when_their_settings_change(
     live: tuple[Stack, Path],
 ) -> None:
+    """Seen from the upstreams: a kept client reuses its keep-alive connection."""
     stack, path = live
-    before = stack.app.state.live.current.aliases["assistant"]
+    client = stack.client()
+    risky = [{"role": "user", "content": "How do I build a pipe bomb?"}]  # violence: teacher
+    for messages in (HAIKU, risky):
+        client.chat.completions.create(model="assistant", messages=messages)
+    student_before, teacher_before = stack.student.peers[-1], stack.teacher.peers[-1]
     path.write_text(
         path.read_text().replace("model: teacher, timeout_s: 10", "model: teacher, timeout_s: 12")
     )
     assert reload(stack).json()["applied"] is True
-    after = stack.app.state.live.current.aliases["assistant"]
-    assert after.student is before.student  # unchanged settings: the same pooled clients
-    assert after.teacher is not before.teacher and after.teacher.settings.timeout_s == 12
-    assert stack.client().chat.completions.create(model="assistant", messages=HAIKU).choices
+    for messages in (HAIKU, risky):
+        client.chat.completions.create(model="assistant", messages=messages)
+    assert stack.student.peers[-1] == student_before  # unchanged settings: the same pool
+    assert stack.teacher.peers[-1] != teacher_before  # new settings: a new pool
 
 
 @pytest.mark.parametrize(

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from monitors.gap import Breaker, GapMonitor
+from monitors.gap import GapMonitor
 from monitors.scorers import PairScores
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from router.types import BreakerState
+from tests.fakes.clock import Clock
 
 
 def pair(divergence: float, surface: float = 0.9, judgment: float | None = 1.0) -> PairScores:
     return PairScores({}, divergence, surface, judgment)
+
+
+def record(
+    m: GapMonitor, alias: str, category: str, scores: PairScores, told_apart: bool | None
+) -> bool:
+    """Add a pair and tick its window, as the state store does; True for an illusion."""
+    sample = m.sample(scores, told_apart)
+    m.add(alias, category, sample)
+    m.tick([(alias, category)])
+    return sample.illusion
 
 
 def monitor(clock: Clock, **kwargs: object) -> GapMonitor:
@@ -36,12 +40,12 @@ def test_insufficient_until_min_samples_then_open() -> None:
     clock = Clock()
     m = monitor(clock)
     for i in range(4):
-        m.record_pair("a", "math", pair(0.5 + 0.01 * i), True)
+        record(m, "a", "math", pair(0.5 + 0.01 * i), True)
     assert m.breaker_states("a") == {"math": "insufficient"}
     assert m.snapshot("a", "math").as_json()["gap"] is None  # no number without evidence
-    m.record_pair("a", "math", pair(0.52), True)
+    record(m, "a", "math", pair(0.52), True)
     snap = m.snapshot("a", "math")
-    assert snap.breaker is Breaker.OPEN and snap.gap.lower > 0.2
+    assert snap.breaker is BreakerState.OPEN and snap.gap.lower > 0.2
     assert m.breaker_states("a")["math"] == "open"
 
 
@@ -49,23 +53,24 @@ def test_noise_floor_is_subtracted() -> None:
     clock = Clock()
     m = monitor(clock)
     for _ in range(6):
-        m.record_pair("a", "math", pair(0.35), True)
-        m.record_noise("a", "math", 0.25)
+        record(m, "a", "math", pair(0.35), True)
+        m.add_noise("a", "math", clock.now, 0.25)
+        m.tick()
     snap = m.snapshot("a", "math")
     assert snap.gap.value == pytest.approx(0.10)
     assert snap.noise_floor.value == pytest.approx(0.25)
-    assert snap.breaker is Breaker.CLOSED  # 0.35 alone would be over 0.2
+    assert snap.breaker is BreakerState.CLOSED  # 0.35 alone would be over 0.2
 
 
 def test_breaker_closes_when_the_window_moves_on() -> None:
     clock = Clock()
     m = monitor(clock)
     for _ in range(6):
-        m.record_pair("a", "math", pair(0.6), True)
+        record(m, "a", "math", pair(0.6), True)
     assert m.breaker_states("a")["math"] == "open"
     clock.now += 61  # the bad pairs leave the window
     for _ in range(6):
-        m.record_pair("a", "math", pair(0.02), True)
+        record(m, "a", "math", pair(0.02), True)
     assert m.breaker_states("a")["math"] == "closed"
 
 
@@ -73,27 +78,27 @@ def test_hysteresis_between_the_bounds_keeps_the_state() -> None:
     clock = Clock()
     m = monitor(clock)
     for _ in range(6):
-        m.record_pair("a", "math", pair(0.6), True)
+        record(m, "a", "math", pair(0.6), True)
     assert m.breaker_states("a")["math"] == "open"
     clock.now += 30
     for d in (0.0, 0.4) * 4:  # an interval that straddles 0.2
-        m.record_pair("a", "math", pair(d), True)
+        record(m, "a", "math", pair(d), True)
     clock.now += 31  # the first six leave the window; the straddling eight stay
-    m.refresh_all()
+    m.tick()
     snap = m.snapshot("a", "math")
     assert snap.n == 8
     assert snap.gap.lower < 0.2 < snap.gap.upper
-    assert snap.breaker is Breaker.OPEN
+    assert snap.breaker is BreakerState.OPEN
 
 
 def test_time_alone_expires_samples() -> None:
     clock = Clock()
     m = monitor(clock)
     for _ in range(6):
-        m.record_pair("a", "general", pair(0.0), True)
+        record(m, "a", "general", pair(0.0), True)
     assert m.breaker_states("a")["general"] == "closed"
     clock.now += 120
-    m.refresh_all()
+    m.tick()
     assert m.breaker_states("a")["general"] == "insufficient"
     assert m.snapshot("a", "general").n == 0
 
@@ -102,9 +107,9 @@ def test_categories_and_aliases_are_separate() -> None:
     clock = Clock()
     m = monitor(clock)
     for _ in range(6):
-        m.record_pair("a", "math", pair(0.6), True)
-        m.record_pair("a", "general", pair(0.0), True)
-        m.record_pair("b", "math", pair(0.0), True)
+        record(m, "a", "math", pair(0.6), True)
+        record(m, "a", "general", pair(0.0), True)
+        record(m, "b", "math", pair(0.0), True)
     assert m.breaker_states("a") == {"math": "open", "general": "closed"}
     assert m.breaker_states("b") == {"math": "closed"}
 
@@ -113,10 +118,10 @@ def test_illusion_rate_and_advantage() -> None:
     clock = Clock()
     m = monitor(clock)
     illusions = [
-        m.record_pair("a", "math", pair(0.4, surface=0.9, judgment=0.0), True),  # illusion
-        m.record_pair("a", "math", pair(0.4, surface=0.2, judgment=0.0), True),  # not alike
-        m.record_pair("a", "math", pair(0.1, surface=0.9, judgment=1.0), False),  # agrees
-        m.record_pair("a", "math", pair(0.1, surface=0.9, judgment=None), False),  # n/a
+        record(m, "a", "math", pair(0.4, surface=0.9, judgment=0.0), True),  # illusion
+        record(m, "a", "math", pair(0.4, surface=0.2, judgment=0.0), True),  # not alike
+        record(m, "a", "math", pair(0.1, surface=0.9, judgment=1.0), False),  # agrees
+        record(m, "a", "math", pair(0.1, surface=0.9, judgment=None), False),  # n/a
     ]
     assert illusions == [True, False, False, False]
     snap = m.snapshot("a", "math")
@@ -131,8 +136,36 @@ def test_thresholds_can_change() -> None:
     clock = Clock()
     m = monitor(clock)
     for _ in range(6):
-        m.record_pair("a", "math", pair(0.3), True)
+        record(m, "a", "math", pair(0.3), True)
     assert m.breaker_states("a")["math"] == "open"
     m.set_thresholds({"math": 0.5})
-    m.refresh_all()
+    m.tick()
     assert m.breaker_states("a")["math"] == "closed"
+
+
+def test_reading_never_moves_a_breaker() -> None:
+    """A scrape or an /admin/gap read changes nothing; only tick moves breakers."""
+    clock = Clock()
+    m = monitor(clock)
+    for _ in range(6):
+        m.add("a", "math", m.sample(pair(0.6), True))
+    assert m.snapshot("a", "math").breaker is BreakerState.INSUFFICIENT
+    assert m.snapshot("a", "math").n == 6  # the statistics are current all the same
+    assert m.breaker_states("a") == {}
+    assert m.tick() == {("a", "math"): BreakerState.OPEN}
+    assert m.breaker_states("a") == {"math": BreakerState.OPEN}
+    clock.now += 120  # every pair expires, but only a tick says so to the router
+    assert m.snapshot("a", "math").n == 0
+    assert m.snapshot("a", "math").breaker is BreakerState.OPEN
+    m.tick()
+    assert m.breaker_states("a") == {"math": BreakerState.INSUFFICIENT}
+
+
+def test_tick_of_one_window_leaves_the_others() -> None:
+    clock = Clock()
+    m = monitor(clock)
+    for _ in range(6):
+        m.add("a", "math", m.sample(pair(0.6), True))
+        m.add("a", "general", m.sample(pair(0.6), True))
+    assert m.tick([("a", "math")]) == {("a", "math"): BreakerState.OPEN}
+    assert m.breaker_states("a") == {"math": BreakerState.OPEN}

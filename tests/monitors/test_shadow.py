@@ -14,6 +14,7 @@ from monitors.gap import GapMonitor
 from monitors.metrics import ShadowMetrics
 from monitors.shadow import Completion, Shadower, ShadowJob, ShadowSettings
 from router.types import Target
+from tests.fakes.clock import Clock
 
 
 class Models:
@@ -29,13 +30,6 @@ class Models:
         self.calls.append((target, dict(body)))
         text = self.answers[target]
         return None if text is None else Completion(text, 10)
-
-
-class Clock:
-    now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def served_json(text: str) -> bytes:

@@ -18,15 +18,9 @@ from monitors.metrics import ShadowMetrics, StateMetrics
 from monitors.shadow import Shadower, ShadowJob, ShadowSettings
 from monitors.state import RedisState, StateUnavailable, client_from
 from router.types import Target
+from tests.fakes.clock import Clock
 from tests.fakes.redis_server import RedisServer
 from tests.monitors.test_shadow import Models, job
-
-
-class Clock:
-    now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Replica:
@@ -54,7 +48,7 @@ def run(steps: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 def test_a_pair_counts_once_per_job_and_every_replica_sees_it(redis_server: RedisServer) -> None:
-    clock = Clock()
+    clock = Clock(1_000_000.0)
 
     async def steps() -> None:
         a, b = Replica(redis_server.url, clock), Replica(redis_server.url, clock)
@@ -71,7 +65,7 @@ def test_a_pair_counts_once_per_job_and_every_replica_sees_it(redis_server: Redi
 
 
 def test_a_breaker_opened_by_one_replica_is_seen_by_the_other(redis_server: RedisServer) -> None:
-    clock = Clock()
+    clock = Clock(1_000_000.0)
 
     async def steps() -> None:
         a, b = Replica(redis_server.url, clock), Replica(redis_server.url, clock)
@@ -94,7 +88,7 @@ def test_a_breaker_opened_by_one_replica_is_seen_by_the_other(redis_server: Redi
 def test_tls_and_a_password_from_the_environment(tmp_path: Path) -> None:
     server = RedisServer(tmp_path, tls=True, password="s3cret")
     server.start()
-    clock = Clock()
+    clock = Clock(1_000_000.0)
     url_template = server.url.replace("s3cret", "${REDIS_PASSWORD}")
     text = f"""
 models:
@@ -126,7 +120,7 @@ state: {{backend: redis, url: "{url_template}"}}
 def test_after_the_first_pull_only_new_pairs_are_fetched(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = Clock()
+    clock = Clock(1_000_000.0)
 
     async def steps() -> None:
         a, b = Replica(redis_server.url, clock), Replica(redis_server.url, clock)
@@ -155,7 +149,7 @@ def test_after_the_first_pull_only_new_pairs_are_fetched(
 
 
 def test_windows_expire_by_time_inside_redis(redis_server: RedisServer) -> None:
-    clock = Clock()
+    clock = Clock(1_000_000.0)
 
     async def steps() -> None:
         a = Replica(redis_server.url, clock)
@@ -175,7 +169,7 @@ def test_windows_expire_by_time_inside_redis(redis_server: RedisServer) -> None:
 
 
 def test_redis_down_keeps_the_last_state_and_recovers(redis_server: RedisServer) -> None:
-    clock = Clock()
+    clock = Clock(1_000_000.0)
 
     async def steps() -> None:
         a = Replica(redis_server.url, clock)
@@ -208,7 +202,7 @@ def test_jobs_round_trip_through_the_stream_encoding() -> None:
 
 
 def test_a_dead_workers_jobs_are_reclaimed_and_scored_once(redis_server: RedisServer) -> None:
-    clock = Clock()
+    clock = Clock(1_000_000.0)
 
     async def steps() -> None:
         r = Replica(redis_server.url, clock)
@@ -258,7 +252,7 @@ def test_a_dead_workers_jobs_are_reclaimed_and_scored_once(redis_server: RedisSe
 
 
 def test_the_producer_drops_and_counts_when_redis_is_down(redis_server: RedisServer) -> None:
-    clock = Clock()
+    clock = Clock(1_000_000.0)
 
     async def steps() -> None:
         r = Replica(redis_server.url, clock)

@@ -6,7 +6,16 @@ import pytest
 
 from router.classifier import Classification
 from router.policy import decide
-from router.types import CategoryPolicy, EscalationRule, Policy, Reason, Risk, RouteMode, Target
+from router.types import (
+    BreakerState,
+    CategoryPolicy,
+    EscalationRule,
+    Policy,
+    Reason,
+    Risk,
+    RouteMode,
+    Target,
+)
 
 CHECKED = EscalationRule(min_mean_logprob=-1.0)
 POLICY = Policy(
@@ -35,15 +44,15 @@ def c(hits: frozenset[str] = frozenset(), **probs: float) -> Classification:
          (Target.TEACHER, "violence", Reason.POLICY)),
         (c(legal=0.9, general=0.1), {}, None, POLICY, (Target.STUDENT, "legal", Reason.POLICY)),
         # an open breaker sends an auto or student category to the teacher
-        (c(legal=0.9, general=0.1), {"legal": "open"}, None, POLICY,
+        (c(legal=0.9, general=0.1), {"legal": BreakerState.OPEN}, None, POLICY,
          (Target.TEACHER, "legal", Reason.BREAKER_OPEN)),
-        (c(legal=0.9, general=0.1), {"legal": "insufficient"}, None, POLICY,
+        (c(legal=0.9, general=0.1), {"legal": BreakerState.INSUFFICIENT}, None, POLICY,
          (Target.STUDENT, "legal", Reason.POLICY)),
         # a high-risk category that is likely enough, or whose keyword fired, though not on top
         (c(code=0.6, violence=0.35, general=0.05), {}, None, POLICY,
-         (Target.TEACHER, "code", Reason.AMBIGUOUS)),
+         (Target.TEACHER, "code", Reason.HIGH_RISK_SIGNAL)),
         (c(frozenset({"violence"}), code=0.9, violence=0.05, general=0.05), {}, None, POLICY,
-         (Target.TEACHER, "code", Reason.AMBIGUOUS)),
+         (Target.TEACHER, "code", Reason.HIGH_RISK_SIGNAL)),
         # ... unless the policy turns keyword signals off
         (c(frozenset({"violence"}), code=0.9, violence=0.05, general=0.05), {}, None,
          Policy(POLICY.categories, keyword_signals=False), (Target.STUDENT, "code", Reason.POLICY)),
@@ -68,7 +77,7 @@ def c(hits: frozenset[str] = frozenset(), **probs: float) -> Classification:
 )  # fmt: skip
 def test_decide(
     classification: Classification,
-    state: dict[str, str],
+    state: dict[str, BreakerState],
     forced: Target | None,
     policy: Policy,
     want: tuple[Target, str, Reason],
@@ -81,7 +90,7 @@ def test_decision_carries_the_escalation_rule_only_for_the_student() -> None:
     student = decide(c(code=0.9, general=0.1), POLICY, {})
     assert student.escalation == CHECKED
     assert student.margin == pytest.approx(0.8) and student.probability == pytest.approx(0.9)
-    teacher = decide(c(code=0.9, general=0.1), POLICY, {"code": "open"})
+    teacher = decide(c(code=0.9, general=0.1), POLICY, {"code": BreakerState.OPEN})
     assert teacher.target is Target.TEACHER and teacher.escalation is None
     assert decide(c(general=0.9, code=0.1), POLICY, {}).escalation is None  # no checks configured
 
@@ -92,7 +101,9 @@ def test_target_other() -> None:
 
 def test_routing_disabled_sends_everything_to_the_student() -> None:
     off = Policy(POLICY.categories, enabled=False)
-    decision = decide(c(violence=0.99, general=0.01), off, {"general": "open"}, Target.TEACHER)
+    decision = decide(
+        c(violence=0.99, general=0.01), off, {"general": BreakerState.OPEN}, Target.TEACHER
+    )
     assert (decision.target, decision.category, decision.reason) == (
         Target.STUDENT,
         "general",
