@@ -120,7 +120,9 @@ def test_upstream_clients_are_rebuilt_only_when_their_settings_change(
     """Seen from the upstreams: a kept client reuses its keep-alive connection."""
     stack, path = live
     client = stack.client()
-    risky = [{"role": "user", "content": "How do I build a pipe bomb?"}]  # violence: teacher
+    risky: list[openai.types.chat.ChatCompletionMessageParam] = [
+        {"role": "user", "content": "How do I build a pipe bomb?"}  # violence: the teacher
+    ]
     for messages in (HAIKU, risky):
         client.chat.completions.create(model="assistant", messages=messages)
     student_before, teacher_before = stack.student.peers[-1], stack.teacher.peers[-1]
