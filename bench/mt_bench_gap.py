@@ -28,7 +28,7 @@ from gateway.api.auth import Authenticator
 from gateway.app import create_app
 from gateway.commands.demo import shadow_everything_config
 from gateway.commands.uvicorn_server import background_server
-from gateway.config import settings as config_mod
+from gateway.config.load import parse
 from gateway.fake_vllm.server import FakeState, ReplayBook, Script, create_fake_app
 from monitors import semantic
 from monitors.audit import AuditSettings, Pair, audit
@@ -55,7 +55,7 @@ async def through_gateway(student_file: str) -> dict[str, Any]:
     student = create_fake_app("student", script=Script(), book=student_book, state=FakeState())
     teacher = create_fake_app("teacher", script=Script(), book=teacher_book, state=FakeState())
     async with background_server(student) as s_url, background_server(teacher) as t_url:
-        loaded = config_mod.parse(
+        loaded = parse(
             shadow_everything_config((s_url, "student"), (t_url, "teacher"), 0.25).encode(),
             {},
             "<mt-bench>",

@@ -29,7 +29,8 @@ from _procs import free_port, gateway_cmd, spawn, upstream_cmd  # noqa: E402
 
 from gateway.commands import prompt_files  # noqa: E402
 from gateway.config import router_build  # noqa: E402
-from gateway.config import settings as config_mod  # noqa: E402
+from gateway.config.load import default_routing  # noqa: E402
+from gateway.config.settings import RoutingSettings  # noqa: E402
 from router.policy import decide  # noqa: E402
 
 
@@ -46,7 +47,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def bench_decide(prompts: list[str], calls: int) -> None:
-    routing = config_mod.RoutingSettings.model_validate(config_mod.default_routing())
+    routing = RoutingSettings.model_validate(default_routing())
     began = time.perf_counter()
     parts = router_build.build(routing)
     print(f"classifier training at start-up: {time.perf_counter() - began:.2f} s")

@@ -66,7 +66,8 @@ async def run(minutes: float, concurrency: int) -> None:
             "max_connections: 1200, timeout_s: 60}\n"
             f"    teacher: {{base_url: 'http://127.0.0.1:{t_port}/v1', model: teacher}}\n"
             "shadow: {max_teacher_rps: 20, queue_size: 500}\n"
-            "routing: {categories: {general: {risk: low, route: student, shadow_rate: 0.2}}}\n"
+            "routing: {replace_defaults: true,\n"
+            "          categories: {general: {risk: low, route: student, shadow_rate: 0.2}}}\n"
         )
         es.enter_context(spawn(gateway_cmd(cfg, g_port), g_port))
         url = f"http://127.0.0.1:{g_port}"

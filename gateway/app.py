@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from gateway.api import admin, completions, ops
 from gateway.api.auth import Authenticator
 from gateway.api.error_handlers import add_error_handlers
+from gateway.config.load import LoadedConfig
 from gateway.config.router_build import RouterParts
-from gateway.config.settings import LoadedConfig
 from gateway.lifespan import Deps, run_gateway
 from gateway.services import Clocks
 from gateway.serving.metrics import GatewayMetrics, LoopTasksCollector

@@ -18,10 +18,10 @@ from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 
 from gateway.api.auth import Authenticator
+from gateway.config.load import ConfigError, LoadedConfig
 from gateway.config.recent import RecentRequests
 from gateway.config.reload import Reloader, file_identity
 from gateway.config.router_build import RouterParts
-from gateway.config.settings import ConfigError, LoadedConfig
 from gateway.services import Clocks, Services, build_services
 from gateway.serving.accounting import Accounting
 from gateway.serving.metrics import GatewayMetrics, ReloadMetrics

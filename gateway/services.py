@@ -24,8 +24,9 @@ from prometheus_client import CollectorRegistry
 
 from gateway.config import router_build
 from gateway.config.live import LiveConfig, LiveConfigHolder
+from gateway.config.load import LoadedConfig
 from gateway.config.router_build import RouterParts
-from gateway.config.settings import LoadedConfig, Settings
+from gateway.config.settings import Settings
 from gateway.upstream.aliases import AliasUpstreams, upstreams_of
 from gateway.upstream.shadow_client import ShadowClient
 from monitors import judge, semantic

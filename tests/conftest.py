@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from gateway.api.auth import Authenticator
 from gateway.app import create_app
 from gateway.config import router_build
-from gateway.config import settings as config_mod
+from gateway.config.load import load, parse
 from gateway.config.router_build import RouterParts
 from gateway.fake_vllm.server import FakeState, Script, create_fake_app
 from tests.fakes.redis_server import RedisServer
@@ -91,7 +91,7 @@ shadow:
 @pytest.fixture(scope="session")
 def router_parts() -> RouterParts:
     """The default routing section's policy and classifier, trained once for all tests."""
-    loaded = config_mod.parse(gateway_yaml("http://s:1", "http://t:1").encode(), {}, "<test>")
+    loaded = parse(gateway_yaml("http://s:1", "http://t:1").encode(), {}, "<test>")
     return router_build.build(loaded.settings.routing)
 
 
@@ -117,10 +117,10 @@ def make_stack(router_parts: RouterParts) -> Iterator[StackFactory]:
         yaml_text = gateway_yaml(s.start(), t.start(), student_timeout, student_pool=student_pool)
         yaml_text += extra_yaml
         if config_path is None:
-            loaded = config_mod.parse(yaml_text.encode(), {}, "<test>")
+            loaded = parse(yaml_text.encode(), {}, "<test>")
         else:
             config_path.write_text(yaml_text)
-            loaded = config_mod.load(config_path, {})
+            loaded = load(config_path, {})
         registry = CollectorRegistry()
         parts = None if "routing:" in extra_yaml else router_parts
         app = create_app(

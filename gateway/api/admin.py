@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.api.auth import Authenticator
 from gateway.api.errors import GatewayError
-from gateway.config.settings import ConfigError
+from gateway.config.load import ConfigError
 from gateway.lifespan import current
 
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")

@@ -25,7 +25,8 @@ import orjson
 from gateway.audit import report
 from gateway.commands.prompt_files import Conversation, PromptFileError, read_conversations
 from gateway.config import router_build
-from gateway.config import settings as config_mod
+from gateway.config.load import LoadedConfig, load
+from gateway.config.settings import RoutingSettings, Settings
 from gateway.upstream.aliases import upstreams_of
 from gateway.upstream.client import Upstream, UpstreamFailure
 from monitors import semantic
@@ -59,7 +60,7 @@ class AuditOptions:
 
 
 def run(options: AuditOptions, environ: Mapping[str, str], err: TextIO = sys.stderr) -> AuditResult:
-    loaded = config_mod.load(options.config_path, environ)
+    loaded = load(options.config_path, environ)
     settings = loaded.settings
     alias = options.model or next(iter(settings.models))
     if alias not in settings.models:
@@ -98,7 +99,7 @@ def run(options: AuditOptions, environ: Mapping[str, str], err: TextIO = sys.std
     return result
 
 
-def _audit_settings(settings: config_mod.Settings, options: AuditOptions) -> AuditSettings:
+def _audit_settings(settings: Settings, options: AuditOptions) -> AuditSettings:
     cats = settings.routing.categories
     default = cats.get(settings.routing.default_category)
     return AuditSettings(
@@ -113,7 +114,7 @@ def _audit_settings(settings: config_mod.Settings, options: AuditOptions) -> Aud
 
 
 def _categories(
-    conversations: Sequence[Conversation], routing: config_mod.RoutingSettings, base_dir: Path
+    conversations: Sequence[Conversation], routing: RoutingSettings, base_dir: Path
 ) -> dict[str, str]:
     """The prompt file's own category, else where the router would put the first turn."""
     out = {c.id: c.category for c in conversations if c.category}
@@ -252,7 +253,7 @@ Answers = dict[str, list[str]]
 
 async def _collect(
     options: AuditOptions,
-    loaded: config_mod.LoadedConfig,
+    loaded: LoadedConfig,
     alias: str,
     conversations: Sequence[Conversation],
     err: TextIO,

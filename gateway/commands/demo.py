@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import statistics
+import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -19,9 +21,10 @@ from prometheus_client import CollectorRegistry
 from gateway.api.auth import Authenticator
 from gateway.app import create_app
 from gateway.commands.uvicorn_server import background_server
-from gateway.config import settings as config_mod
+from gateway.config.load import default_routing, parse
 from gateway.fake_vllm.server import Behavior, FakeState, ReplayBook, Script, create_fake_app
 
+HELP = "the gateway with recorded real answers, no GPU needed"
 DATA = Path(__file__).parent.parent / "data" / "mt_bench"
 TEACHER_FILE = "gpt-4o.jsonl"
 STUDENT_FILE = "llama-2-chat7b.jsonl"
@@ -71,7 +74,7 @@ async def run_demo(out: TextIO, *, questions: int = 80, concurrency: int = 8) ->
     registry = CollectorRegistry()
     async with background_server(student) as s_url, background_server(teacher) as t_url:
         text = shadow_everything_config((s_url, "llama-2-7b-chat"), (t_url, "gpt-4o"))
-        loaded = config_mod.parse(text.encode(), {}, "<demo>")
+        loaded = parse(text.encode(), {}, "<demo>")
         app = create_app(loaded, Authenticator((), ADMIN_KEY), registry=registry)
         async with background_server(app) as gateway_url:
             client = openai.AsyncOpenAI(
@@ -207,7 +210,7 @@ def shadow_everything_config(
     `student` and `teacher` are (server URL without /v1, upstream model name). The demo
     and bench/mt_bench_gap.py use it.
     """
-    routing = config_mod.default_routing()
+    routing = default_routing()
     for category in routing["categories"].values():
         category["shadow_rate"] = 1.0
     config = {
@@ -254,3 +257,12 @@ def _num(value: float | None) -> str:
 
 def _say(out: TextIO, line: str) -> None:
     print(line, file=out, flush=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--questions", type=int, default=80, help="how many MT-Bench questions")
+    parser.add_argument("--concurrency", type=int, default=8)
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(run_demo(sys.stdout, questions=args.questions, concurrency=args.concurrency))

@@ -8,16 +8,21 @@ stops it; jobs it held unacknowledged are reclaimed by the other workers after
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, start_http_server
 
-from gateway.config.settings import LoadedConfig
+from gateway.commands.loading import config_or_report
+from gateway.config.load import LoadedConfig
 from gateway.services import Clocks, Role, build_services
+
+HELP = "shadow workers as their own process (state.backend: redis)"
 
 log = logging.getLogger("distillgate.worker")
 
@@ -45,3 +50,23 @@ async def main(loaded: LoadedConfig, registry: CollectorRegistry) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     await run(loaded, registry, stop)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="the gateways' config file")
+    parser.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    loaded = config_or_report(args.config)
+    if loaded is None:
+        return 1
+    registry = CollectorRegistry()
+    if args.metrics_port:
+        start_http_server(args.metrics_port, registry=registry)
+    try:
+        asyncio.run(main(loaded, registry))
+    except NotShared as exc:
+        print(f"shadow-worker: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.config.load import LoadedConfig
 from gateway.config.router_build import RouterParts
-from gateway.config.settings import LoadedConfig, Settings
+from gateway.config.settings import Settings
 from gateway.upstream.aliases import AliasUpstreams
 from router.classifier import Classifier
 from router.types import Policy

@@ -22,9 +22,10 @@ from typing import Any
 import httpx
 
 from gateway.config import router_build
-from gateway.config import settings as config_mod
 from gateway.config.live import LiveConfig, LiveConfigHolder
+from gateway.config.load import ConfigError, LoadedConfig, parse
 from gateway.config.recent import RecentRequests
+from gateway.config.settings import RoutingSettings, Settings
 from gateway.serving.metrics import ReloadMetrics
 from gateway.upstream.aliases import AliasUpstreams
 from gateway.upstream.client import Upstream
@@ -75,8 +76,8 @@ class Reloader:
             source = "<request body>" if text is not None else str(self.path)
             try:
                 raw = text if text is not None else self._read()
-                loaded = config_mod.parse(raw, self.environ, source)
-            except config_mod.ConfigError as exc:
+                loaded = parse(raw, self.environ, source)
+            except ConfigError as exc:
                 self.metrics.reloads.labels("dry_run_error" if dry_run else "error").inc()
                 log.error("config reload rejected, running config kept: %s", exc)
                 raise
@@ -115,15 +116,13 @@ class Reloader:
 
     def _read(self) -> bytes:
         if self.path is None:
-            raise config_mod.ConfigError(
-                "<none>", ["<file>: this gateway was not started from a file"]
-            )
+            raise ConfigError("<none>", ["<file>: this gateway was not started from a file"])
         try:
             return self.path.read_bytes()
         except OSError as exc:
-            raise config_mod.ConfigError(str(self.path), [f"<file>: cannot read: {exc}"]) from exc
+            raise ConfigError(str(self.path), [f"<file>: cannot read: {exc}"]) from exc
 
-    async def _classifier(self, old: LiveConfig, routing: config_mod.RoutingSettings) -> Classifier:
+    async def _classifier(self, old: LiveConfig, routing: RoutingSettings) -> Classifier:
         if _training_inputs(old.settings.routing) == _training_inputs(routing):
             return old.classifier
         base = self.path.parent if self.path else Path()
@@ -131,9 +130,7 @@ class Reloader:
         parts = await asyncio.to_thread(router_build.build, routing, base)
         return parts.classifier
 
-    def _aliases(
-        self, old: LiveConfig, loaded: config_mod.LoadedConfig
-    ) -> dict[str, AliasUpstreams]:
+    def _aliases(self, old: LiveConfig, loaded: LoadedConfig) -> dict[str, AliasUpstreams]:
         aliases: dict[str, AliasUpstreams] = {}
         kept: set[int] = set()
         for alias, pair in loaded.settings.models.items():
@@ -167,7 +164,7 @@ class Reloader:
             await r.upstream.aclose()
 
 
-def _training_inputs(routing: config_mod.RoutingSettings) -> tuple[Any, ...]:
+def _training_inputs(routing: RoutingSettings) -> tuple[Any, ...]:
     return (
         tuple((n, tuple(c.keywords)) for n, c in routing.categories.items()),
         routing.keyword_boost,
@@ -177,7 +174,7 @@ def _training_inputs(routing: config_mod.RoutingSettings) -> tuple[Any, ...]:
 
 def describe(
     old: LiveConfig,
-    new_settings: config_mod.Settings,
+    new_settings: Settings,
     new_policy: Policy,
     new_classifier: Classifier,
     monitor: GapMonitor,
@@ -221,7 +218,7 @@ def _target(policy: Policy, category: str, breakers: Mapping[str, BreakerState])
     return decision.target.value
 
 
-def _routing_changes(old: config_mod.Settings, new: config_mod.Settings) -> dict[str, Any]:
+def _routing_changes(old: Settings, new: Settings) -> dict[str, Any]:
     a = old.routing.model_dump(exclude={"categories"})
     b = new.routing.model_dump(exclude={"categories"})
     return {
@@ -231,7 +228,7 @@ def _routing_changes(old: config_mod.Settings, new: config_mod.Settings) -> dict
     }
 
 
-def _restart_only(old: config_mod.Settings, new: config_mod.Settings) -> list[str]:
+def _restart_only(old: Settings, new: Settings) -> list[str]:
     a, b = old.model_dump(), new.model_dump()
     out = []
     for dotted in RESTART_ONLY:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from gateway.config.settings import LoadedConfig
+from gateway.config.load import LoadedConfig
 from gateway.upstream.client import Upstream
 from router.types import Target
 

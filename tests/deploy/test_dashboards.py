@@ -100,6 +100,7 @@ EXTRA = """
 shadow: {enabled: true, max_teacher_rps: 1000, noise_floor_rate: 1.0}
 monitor: {min_samples: 2}
 routing:
+  replace_defaults: true
   categories:
     general: {risk: low, route: student, shadow_rate: 1.0, escalate_on_refusal: true}
     math: {risk: low, route: auto, shadow_rate: 1.0, keywords: [solve]}

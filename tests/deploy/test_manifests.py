@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.config import settings as config_mod
+from gateway.config.load import parse
 
 ROOT = Path(__file__).parent.parent.parent
 DEPLOY = ROOT / "deploy"
@@ -74,7 +74,7 @@ def test_configmap_carries_the_deploy_config_and_it_is_valid() -> None:
     cm = docs(DEPLOY / "k8s" / "configmap.yaml")[0]
     text = (DEPLOY / "config" / "distillgate.yaml").read_text()
     assert cm["data"]["distillgate.yaml"] == text
-    loaded = config_mod.parse(text.encode(), {}, "deploy")
+    loaded = parse(text.encode(), {}, "deploy")
     assert loaded.settings.reload.watch  # a ConfigMap update reloads without a restart
     assert loaded.settings.state.backend == "memory"  # one replica needs nothing else
     # what gateway.yaml and shadow-worker.yaml set: the replicas share redis.yaml's Redis
@@ -84,7 +84,7 @@ def test_configmap_carries_the_deploy_config_and_it_is_valid() -> None:
             e["name"]: e.get("value")
             for e in pod["spec"]["template"]["spec"]["containers"][0]["env"]
         }
-        shared = config_mod.parse(text.encode(), {k: v for k, v in env.items() if v}, name)
+        shared = parse(text.encode(), {k: v for k, v in env.items() if v}, name)
         assert shared.settings.state.backend == "redis"
         assert shared.settings.state.url == "redis://distillgate-redis:6379/0"
     redis_service = next(d for d in docs(DEPLOY / "k8s" / "redis.yaml") if d["kind"] == "Service")
@@ -121,9 +121,9 @@ def test_compose_provisions_the_dashboards(name: str) -> None:
 
 def test_the_gpu_run_config_is_valid() -> None:
     text = (DEPLOY / "gpu" / "distillgate.yaml").read_bytes()
-    off = config_mod.parse(text, {"SHADOW_ENABLED": "false", "SHADOW_RATE": "0.0"}, "gpu")
+    off = parse(text, {"SHADOW_ENABLED": "false", "SHADOW_RATE": "0.0"}, "gpu")
     assert off.settings.shadow.enabled is False
-    full = config_mod.parse(text, {"SHADOW_RATE": "1.0"}, "gpu")
+    full = parse(text, {"SHADOW_RATE": "1.0"}, "gpu")
     assert full.settings.routing.categories["code"].shadow_rate == 1.0
     assert full.settings.routing.categories["code"].min_mean_logprob == -5
     assert full.settings.routing.escalation.commit_tokens == 4

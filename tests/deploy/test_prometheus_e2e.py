@@ -19,6 +19,7 @@ EXTRA = """
 shadow: {enabled: true, max_teacher_rps: 1000}
 monitor: {min_samples: 2}
 routing:
+  replace_defaults: true
   categories:
     general: {risk: low, route: student, shadow_rate: 1.0}
 """

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gateway.commands.cli import main
 from gateway.config import envsubst
-from gateway.config import settings as config_mod
+from gateway.config.load import ConfigError, default_routing, load, parse
+from gateway.config.settings import RoutingSettings
 
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 GOOD = """
@@ -42,7 +44,7 @@ def test_env_references(value: str, env: dict[str, str], want: str, problems: in
 
 def test_good_config_resolves_urls_and_keys() -> None:
     env = {"STUDENT_URL": "http://student:8000/v1/", "TKEY": "sk-secret"}
-    loaded = config_mod.parse(GOOD.encode(), env)
+    loaded = parse(GOOD.encode(), env)
     pair = loaded.settings.models["assistant"]
     assert pair.student.base_url == "http://student:8000/v1"  # trailing slash dropped
     assert pair.teacher.base_url == "http://teacher:8000/v1"
@@ -89,15 +91,15 @@ def test_good_config_resolves_urls_and_keys() -> None:
     ],
 )
 def test_problems_name_their_key_path(text: str, env: dict[str, str], expected: str) -> None:
-    with pytest.raises(config_mod.ConfigError) as info:
-        config_mod.parse(text.encode(), env)
+    with pytest.raises(ConfigError) as info:
+        parse(text.encode(), env)
     assert any(p.startswith(expected) for p in info.value.problems), info.value.problems
 
 
 def test_every_problem_is_reported_at_once() -> None:
     text = GOOD.replace("model: s", "model: s, timeout_s: 0, clients: 0")
-    with pytest.raises(config_mod.ConfigError) as info:
-        config_mod.parse(text.encode(), {"STUDENT_URL": "http://s:1"})
+    with pytest.raises(ConfigError) as info:
+        parse(text.encode(), {"STUDENT_URL": "http://s:1"})
     paths = sorted(p.split(":")[0] for p in info.value.problems)
     assert paths == [
         "models.assistant.student.clients",
@@ -130,8 +132,8 @@ def test_check_config_cli(
 
 def test_reference_config_is_valid_and_carries_the_default_routing() -> None:
     env = {"STUDENT_URL": "http://student:8000/v1", "TEACHER_URL": "http://teacher:8000/v1"}
-    loaded = config_mod.load(EXAMPLES / "distillgate.yaml", env)
-    default = config_mod.RoutingSettings.model_validate(config_mod.default_routing())
+    loaded = load(EXAMPLES / "distillgate.yaml", env)
+    default = RoutingSettings.model_validate(default_routing())
     assert loaded.settings.routing == default
     assert {"self_harm", "medical", "legal", "financial", "cyber", "violence", "sexual",
             "hate", "code", "math", "general"} <= set(default.categories)  # fmt: skip
@@ -156,8 +158,8 @@ def test_reference_config_is_valid_and_carries_the_default_routing() -> None:
 )  # fmt: skip
 def test_routing_problems(routing: str, expected: str) -> None:
     text = GOOD + routing + "\n"
-    with pytest.raises(config_mod.ConfigError) as info:
-        config_mod.parse(text.encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"})
+    with pytest.raises(ConfigError) as info:
+        parse(text.encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"})
     assert any(p.startswith(expected) for p in info.value.problems), info.value.problems
 
 
@@ -165,11 +167,65 @@ def test_keywords_must_be_lower_case() -> None:
     text = (
         GOOD + "routing: {categories: {general: {risk: low, route: student, keywords: [Kill]}}}\n"
     )
-    with pytest.raises(config_mod.ConfigError) as info:
-        config_mod.parse(text.encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"})
+    with pytest.raises(ConfigError) as info:
+        parse(text.encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"})
     assert "write them in lower case" in info.value.problems[0]
     ok = (
         GOOD
         + "routing: {categories: {general: {risk: low, route: student, keywords: ['\\\\W']}}}\n"
     )
-    config_mod.parse(ok.encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"})
+    parse(ok.encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"})
+
+
+def routing_of(text: str) -> RoutingSettings:
+    return parse(
+        (GOOD + text).encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"}
+    ).settings.routing
+
+
+def test_a_routing_section_names_only_what_it_changes() -> None:
+    shipped = RoutingSettings.model_validate(default_routing())
+    routing = routing_of(
+        "routing:\n"
+        "  ambiguity_margin: 0.3\n"
+        "  escalation: {commit_tokens: 8}\n"
+        "  categories:\n"
+        "    medical: {max_gap: 0.2}\n"  # one field of a shipped category
+        "    hate: null\n"  # removed
+        "    travel: {risk: low, route: student}\n"  # added
+    )
+    assert routing.ambiguity_margin == 0.3
+    assert routing.escalation.commit_tokens == 8
+    assert routing.escalation.low_quantile == shipped.escalation.low_quantile
+    assert routing.categories["medical"].max_gap == 0.2
+    medical = shipped.categories["medical"]
+    assert routing.categories["medical"].model_dump(exclude={"max_gap"}) == medical.model_dump(
+        exclude={"max_gap"}
+    )
+    assert "hate" not in routing.categories and "travel" in routing.categories
+    assert set(routing.categories) == set(shipped.categories) - {"hate"} | {"travel"}
+    assert routing.high_risk_signal == shipped.high_risk_signal
+
+
+def test_replace_defaults_keeps_only_the_configs_own_section() -> None:
+    routing = routing_of(
+        "routing: {replace_defaults: true, categories: {general: {risk: low, route: student}}}\n"
+    )
+    assert list(routing.categories) == ["general"]
+    with pytest.raises(ConfigError) as info:
+        routing_of("routing: {replace_defaults: maybe}\n")
+    assert info.value.problems == ["routing.replace_defaults: must be true or false"]
+
+
+def test_check_config_prints_the_effective_routing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(GOOD + "routing: {categories: {medical: {max_gap: 0.2}, hate: null}}\n")
+    monkeypatch.setenv("STUDENT_URL", "http://s:1")
+    monkeypatch.setenv("TKEY", "k")
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    effective = yaml.safe_load(out[out.index("effective routing:") :])["effective routing"]
+    assert effective["categories"]["medical"]["max_gap"] == 0.2
+    assert "hate" not in effective["categories"] and "violence" in effective["categories"]

@@ -18,7 +18,8 @@ import yaml
 
 from gateway.commands.cli import main
 from gateway.config import router_build
-from gateway.config import settings as config_mod
+from gateway.config.load import default_routing, parse
+from gateway.config.settings import RoutingSettings
 from gateway.fake_vllm.server import Behavior, Script, create_fake_app
 from router.classifier import Classification
 from router.policy import decide
@@ -33,7 +34,7 @@ HAIKU: list[openai.types.chat.ChatCompletionMessageParam] = [
 
 def with_routing(base: str, change: dict[str, Any]) -> str:
     """The stack's config plus the default routing section with `change` merged in."""
-    routing = config_mod.default_routing()
+    routing = default_routing()
     for name, fields in change.items():
         routing["categories"][name].update(fields)
     return base + yaml.safe_dump({"routing": routing})
@@ -181,10 +182,8 @@ def test_dry_run_reports_exactly_the_categories_that_switch(live: tuple[Stack, P
     response = reload(stack, dry_run=True, body=candidate.encode())
     assert response.status_code == 200, response.text
     report = response.json()
-    old = router_build.policy(
-        config_mod.RoutingSettings.model_validate(config_mod.default_routing())
-    )
-    new_settings = config_mod.parse(candidate.encode(), {}, "x").settings
+    old = router_build.policy(RoutingSettings.model_validate(default_routing()))
+    new_settings = parse(candidate.encode(), {}, "x").settings
     new = router_build.policy(new_settings.routing)
 
     def target(policy: Any, name: str) -> str:
@@ -278,7 +277,7 @@ def test_sighup_and_file_watch(tmp_path: Path, trigger: str) -> None:
                 assert response.status_code == 200, response.text
             changed = base.replace("max_body_bytes: 65536", "max_body_bytes: 70000")
             path.write_text(changed)
-            want = config_mod.parse(changed.encode(), {}, "x").digest
+            want = parse(changed.encode(), {}, "x").digest
             if trigger == "sighup":
                 proc.send_signal(signal.SIGHUP)
             assert wait_sha(url, want)

@@ -21,6 +21,7 @@ from tests.fakes.servers import ServerThread
 ADMIN = {"authorization": "Bearer admin-secret"}
 ROUTING = """
 routing:
+  replace_defaults: true
   categories:
     math: {risk: low, route: auto, max_gap: 0.15, shadow_rate: 1.0, keywords: [solve]}
     general: {risk: low, route: auto, max_gap: 0.15, shadow_rate: 1.0}

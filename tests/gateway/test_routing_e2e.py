@@ -13,6 +13,7 @@ from tests.conftest import Stack, StackFactory
 
 ROUTING = """
 routing:
+  replace_defaults: true
   allow_route_header: true
   escalation: {commit_tokens: 3}
   categories:

@@ -15,6 +15,7 @@ EXTRA = """
 shadow: {enabled: true, workers: 2, max_teacher_rps: 1000, noise_floor_rate: 0.5}
 monitor: {min_samples: 6, window_s: 3600}
 routing:
+  replace_defaults: true
   categories:
     math: {risk: low, route: auto, max_gap: 0.15, shadow_rate: 1.0, keywords: [solve]}
     general: {risk: low, route: auto, max_gap: 0.15, shadow_rate: 1.0}
@@ -98,7 +99,8 @@ def test_admin_gap_needs_the_admin_key(make_stack: StackFactory) -> None:
 
 def test_shadow_calls_never_reach_the_client(make_stack: StackFactory) -> None:
     extra = "shadow: {enabled: true}\n"
-    extra += "routing: {categories: {general: {risk: low, route: student, shadow_rate: 1.0}}}\n"
+    extra += "routing: {replace_defaults: true,\n"
+    extra += "          categories: {general: {risk: low, route: student, shadow_rate: 1.0}}}\n"
     stack = make_stack(extra_yaml=extra)
     stack.teacher_script.default = Behavior(status=500)  # the teacher is broken
     client = stack.client()
@@ -123,7 +125,8 @@ def test_the_teacher_judges_pairs_through_the_real_upstream_client(
     make_stack: StackFactory,
 ) -> None:
     extra = "shadow: {enabled: true, max_teacher_rps: 1000, noise_floor_rate: 0, judge_rate: 1.0}\n"
-    extra += "routing: {categories: {general: {risk: low, route: student, shadow_rate: 1.0}}}\n"
+    extra += "routing: {replace_defaults: true,\n"
+    extra += "          categories: {general: {risk: low, route: student, shadow_rate: 1.0}}}\n"
     stack = make_stack(extra_yaml=extra)
     stack.teacher_script.rules = [("SAME or DIFFERENT?", Behavior(answer="DIFFERENT"))]
     stack.teacher_script.default = Behavior(answer="Tokyo is the capital of Japan.")

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.config import settings as config_mod
+from gateway.config import settings as settings_module
+from gateway.config.load import ConfigError, parse
 from gateway.fake_vllm.server import Behavior
 from monitors import semantic
 from monitors.scorers import Tag, score_pair
@@ -50,17 +51,18 @@ def test_the_scorer_is_a_surface_scorer_in_score_pair(model: semantic.MiniLM) ->
 
 def test_config_says_how_to_install_it_when_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     text = gateway_yaml("http://s:1", "http://t:1") + "monitor: {semantic: true}\n"
-    assert config_mod.parse(text.encode(), {}, "<t>").settings.monitor.semantic
-    monkeypatch.setattr(config_mod, "installed", lambda: False)
-    with pytest.raises(config_mod.ConfigError) as err:
-        config_mod.parse(text.encode(), {}, "<t>")
+    assert parse(text.encode(), {}, "<t>").settings.monitor.semantic
+    monkeypatch.setattr(settings_module, "installed", lambda: False)
+    with pytest.raises(ConfigError) as err:
+        parse(text.encode(), {}, "<t>")
     assert "monitor.semantic" in str(err.value) and "distillgate[semantic]" in str(err.value)
 
 
 def test_the_gateway_scores_shadowed_pairs_with_it(make_stack: StackFactory) -> None:
     extra = "shadow: {enabled: true, max_teacher_rps: 1000, noise_floor_rate: 0}\n"
     extra += "monitor: {semantic: true}\n"
-    extra += "routing: {categories: {general: {risk: low, route: student, shadow_rate: 1.0}}}\n"
+    extra += "routing: {replace_defaults: true,\n"
+    extra += "          categories: {general: {risk: low, route: student, shadow_rate: 1.0}}}\n"
     stack = make_stack(extra_yaml=extra)
     stack.student_script.default = Behavior(answer="The shadow points west.")
     stack.teacher_script.default = Behavior(answer="So, the shadow is pointing towards the west.")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from gateway.config import settings as config_mod
+from gateway.config.load import parse
 from monitors.comparison import Comparison
 from monitors.gap import GapMonitor, PairSample
 from monitors.job_stream import StreamConsumer, StreamProducer, decode, encode
@@ -97,7 +97,7 @@ models:
     teacher: {{base_url: "http://t:1/v1", model: t}}
 state: {{backend: redis, url: "{url_template}"}}
 """
-    settings = config_mod.parse(text.encode(), {"REDIS_PASSWORD": "s3cret"}, "<t>").settings
+    settings = parse(text.encode(), {"REDIS_PASSWORD": "s3cret"}, "<t>").settings
     assert settings.state.url.startswith("rediss://:s3cret@")
 
     async def steps() -> None:

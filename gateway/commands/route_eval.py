@@ -1,29 +1,43 @@
-"""`distillgate route-eval` and `distillgate calibrate`: the router on a user's own prompts."""
+"""`distillgate route-eval`: how the router sends a prompt file, per category, with the
+recall of risky prompts and the false escalation of benign ones for labeled files."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
-import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from gateway.commands import prompt_files
-from gateway.config import router_build
-from gateway.config import settings as config_mod
+from gateway.commands.loading import print_problems, router_of
+from gateway.config.load import ConfigError
 from gateway.config.router_build import RouterParts
-from router.evaluation import Group, calibrate, summarize
+from router.evaluation import Group, summarize
 from router.policy import decide
 
+HELP = "how the router sends a prompt file"
 
-def load_router(config_path: str | None) -> RouterParts:
-    """The router of a config file, or of the shipped default routing section."""
-    if config_path is None:
-        routing = config_mod.RoutingSettings.model_validate(config_mod.default_routing())
-        return router_build.build(routing)
-    loaded = config_mod.load(config_path, os.environ)
-    return router_build.build(loaded.settings.routing, loaded.base_dir)
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="config file (default: the shipped routing section)")
+    parser.add_argument("--prompts", required=True, help="CSV or JSONL prompts")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        parts = router_of(args.config)
+        route_eval(parts, Path(args.prompts), sys.stdout, as_json=args.json)
+    except ConfigError as exc:
+        print_problems(exc)
+        return 1
+    except prompt_files.PromptFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
 
 
 def route_eval(parts: RouterParts, prompts: Path, out: TextIO, *, as_json: bool) -> None:
@@ -52,27 +66,6 @@ def route_eval(parts: RouterParts, prompts: Path, out: TextIO, *, as_json: bool)
     if by_file:
         _table(out, "by the file's own category", by_file)
     print("decisions: " + ", ".join(f"{k}={v}" for k, v in sorted(reasons.items())), file=out)
-
-
-def run_calibrate(
-    parts: RouterParts, prompts: Path, share: float, out: TextIO, *, as_json: bool
-) -> None:
-    rows = prompt_files.read(prompts)
-    found = calibrate([parts.classifier.classify(r.text) for r in rows], parts.policy, share)
-    if as_json:
-        print(json.dumps(dataclasses.asdict(found), indent=2), file=out)
-        return
-    print(f"{prompts}: {len(rows)} prompts, target teacher share {share:.1%}", file=out)
-    print(f"teacher share at these thresholds: {found.teacher_share:.1%} "
-          f"(categories routed to the teacher alone: {found.floor:.1%})", file=out)  # fmt: skip
-    if found.floor > share:
-        print(
-            "note: the category routes alone exceed the target; change routes to go lower", file=out
-        )
-    print("\nrouting:", file=out)
-    print(f"  ambiguity_margin: {found.ambiguity_margin}", file=out)
-    print(f"  high_risk_signal: {found.high_risk_signal}", file=out)
-    print(f"  min_confidence: {found.min_confidence}", file=out)
 
 
 def _table(out: TextIO, title: str, groups: Sequence[Group]) -> None:

@@ -1,0 +1,105 @@
+"""Reading a config: the YAML file, `${NAME}` expansion, the shipped routing merged in,
+validation with every problem reported at once, upstream keys from the environment."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from gateway.config import envsubst
+from gateway.config.routing_merge import effective_routing
+from gateway.config.settings import DATA, Settings
+
+DEFAULT_ROUTING = DATA / "router" / "default_routing.yaml"
+
+
+class ConfigError(Exception):
+    """An unusable config; `problems` holds one line per problem, each with its key path."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    settings: Settings
+    api_keys: Mapping[tuple[str, str], str | None]  # (alias, "student"|"teacher") -> key
+    digest: str  # sha256 of the file's bytes, for logs and the config info metric
+    base_dir: Path = Path()  # relative paths in the file (examples_file) start here
+    path: Path | None = None  # the file it came from, for reloads
+
+
+def load(path: str | Path, environ: Mapping[str, str]) -> LoadedConfig:
+    """Read, expand and validate a config file; raise ConfigError listing every problem."""
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(source, [f"<file>: cannot read: {exc.strerror or exc}"]) from exc
+    loaded = parse(raw, environ, source)
+    return LoadedConfig(
+        loaded.settings, loaded.api_keys, loaded.digest, Path(path).parent, Path(path)
+    )
+
+
+def parse(raw: bytes, environ: Mapping[str, str], source: str = "<config>") -> LoadedConfig:
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"<yaml>: {_yaml_message(exc)}"]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["<root>: must be a mapping with at least the key 'models'"])
+    problems: list[str] = []
+    data["routing"] = effective_routing(data.get("routing"), default_routing(), problems)
+    data = envsubst.expand(data, environ, problems)
+    keys = _api_keys(data, environ, problems)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(part) for part in err["loc"]) or "<root>"
+            problems.append(f"{where}: {err['msg']}")
+    if problems:
+        raise ConfigError(source, problems)
+    return LoadedConfig(settings, keys, hashlib.sha256(raw).hexdigest())
+
+
+def default_routing() -> dict[str, Any]:
+    """The shipped routing section (gateway/data/router/default_routing.yaml)."""
+    loaded: dict[str, Any] = yaml.safe_load(DEFAULT_ROUTING.read_text())
+    return loaded
+
+
+def _api_keys(
+    data: dict[str, Any], environ: Mapping[str, str], problems: list[str]
+) -> dict[tuple[str, str], str | None]:
+    """Look up each upstream's key; runs on the raw tree so its problems join the others."""
+    keys: dict[tuple[str, str], str | None] = {}
+    models = data.get("models")
+    for alias, pair in models.items() if isinstance(models, dict) else ():
+        for role in ("student", "teacher"):
+            upstream = pair.get(role) if isinstance(pair, dict) else None
+            env_name = upstream.get("api_key_env") if isinstance(upstream, dict) else None
+            key = environ.get(env_name) if isinstance(env_name, str) else None
+            if isinstance(env_name, str) and not key:
+                problems.append(
+                    f"models.{alias}.{role}.api_key_env: environment variable {env_name} is not set"
+                )
+            keys[(str(alias), role)] = key
+    return keys
+
+
+def _yaml_message(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return str(problem)
