@@ -15,7 +15,8 @@ import httpx
 # A zero-latency vLLM-wire upstream (the project's fake) under uvicorn with uvloop/httptools.
 _UPSTREAM = """
 import sys, uvicorn
-from gateway.fake_vllm.server import Behavior, Script, create_fake_app
+from gateway.fake_vllm.script import Behavior, Script
+from gateway.fake_vllm.server import create_fake_app
 pace = Behavior(answer=sys.argv[2], latency_s=float(sys.argv[3]), token_delay_s=float(sys.argv[5]))
 app = create_fake_app(sys.argv[4], script=Script(default=pace))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)

@@ -29,7 +29,8 @@ from gateway.app import create_app
 from gateway.commands.demo import shadow_everything_config
 from gateway.commands.uvicorn_server import background_server
 from gateway.config.load import parse
-from gateway.fake_vllm.server import FakeState, ReplayBook, Script, create_fake_app
+from gateway.fake_vllm.script import FakeState, ReplayBook, Script
+from gateway.fake_vllm.server import create_fake_app
 from monitors import semantic
 from monitors.audit import AuditSettings, Pair, audit
 from monitors.scorers import score_pair

@@ -27,7 +27,7 @@ ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
 from _procs import free_port, gateway_cmd, spawn, upstream_cmd  # noqa: E402
 
-from gateway.commands import prompt_files  # noqa: E402
+from gateway.audit import prompt_files  # noqa: E402
 from gateway.config import router_build  # noqa: E402
 from gateway.config.load import default_routing  # noqa: E402
 from gateway.config.settings import RoutingSettings  # noqa: E402

@@ -19,12 +19,13 @@ from starlette.requests import Request
 
 from gateway.api.auth import Authenticator
 from gateway.config.load import ConfigError, LoadedConfig
+from gateway.config.metrics import ReloadMetrics
 from gateway.config.recent import RecentRequests
 from gateway.config.reload import Reloader, file_identity
 from gateway.config.router_build import RouterParts
 from gateway.services import Clocks, Services, build_services
 from gateway.serving.accounting import Accounting
-from gateway.serving.metrics import GatewayMetrics, ReloadMetrics
+from gateway.serving.metrics import GatewayMetrics
 from gateway.serving.proxy import Proxy
 from monitors.lifecycle import Background
 
@@ -71,7 +72,7 @@ async def run_gateway(
             config.path, deps.transport,
         )  # fmt: skip
         proxy = Proxy(
-            services.live, Accounting(metrics, deps.clocks.monotonic), auth,
+            services.live, Accounting(metrics, deps.clocks.monotonic), auth.check_client,
             services.monitor.breaker_states, deps.clocks.monotonic, services.shadow, recent,
         )  # fmt: skip
         watchers = Background()

@@ -17,7 +17,8 @@ from gateway.app import create_app
 from gateway.config import router_build
 from gateway.config.load import load, parse
 from gateway.config.router_build import RouterParts
-from gateway.fake_vllm.server import FakeState, Script, create_fake_app
+from gateway.fake_vllm.script import FakeState, Script
+from gateway.fake_vllm.server import create_fake_app
 from tests.fakes.redis_server import RedisServer
 from tests.fakes.servers import ServerThread
 

@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.api.auth import Authenticator
-from gateway.api.errors import GatewayError
 from gateway.config.load import ConfigError
 from gateway.lifespan import current
+from gateway.serving.errors import GatewayError
 
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
-from gateway.api.errors import ClientError, ClientErrorType
+from gateway.serving.errors import ClientError, ClientErrorType
 
 
 class Authenticator:

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.errors import ClientError, ClientErrorType, GatewayError
+from gateway.serving.errors import ClientError, ClientErrorType, GatewayError
 from gateway.serving.metrics import GatewayMetrics
 
 log = logging.getLogger("distillgate.app")

@@ -11,10 +11,8 @@ audit resumes where it stopped when run again with the same --out.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,9 @@ from typing import Any, TextIO
 import orjson
 
 from gateway.audit import report
-from gateway.commands.prompt_files import Conversation, PromptFileError, read_conversations
+from gateway.audit.cache import AnswerCache, AuditError, read_answers
+from gateway.audit.progress import Progress
+from gateway.audit.prompt_files import Conversation, PromptFileError, read_conversations
 from gateway.config import router_build
 from gateway.config.load import LoadedConfig, load
 from gateway.config.settings import RoutingSettings, Settings
@@ -37,10 +37,6 @@ from router.sampling import sampled
 
 log = logging.getLogger("distillgate.audit")
 TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
-
-
-class AuditError(Exception):
-    """A problem with the audit's inputs: said in one line, exit status 1."""
 
 
 @dataclass(frozen=True)
@@ -146,106 +142,6 @@ def _pairs(
     if skipped:
         print(f"audit: {skipped} turns without both answers were left out", file=err)
     return pairs
-
-
-def read_answers(path: Path) -> dict[str, list[str]]:
-    """JSONL answers by id: MT-Bench's model_answer rows (question_id, choices[0].turns), or
-    {"id": ..., "turns": [...]} / {"id": ..., "answer": "..."}."""
-    out: dict[str, list[str]] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AuditError(f"{path}: cannot read: {exc}") from exc
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            ident = row.get("question_id", row.get("id"))
-            if "choices" in row:
-                turns = row["choices"][0]["turns"]
-            elif "turns" in row:
-                turns = row["turns"]
-            else:
-                turns = [row.get("answer", row.get("text"))]
-        except (ValueError, AttributeError, KeyError, IndexError, TypeError) as exc:
-            raise AuditError(f"{path}:{n}: not an answer row: {exc}") from exc
-        if ident is None or not all(isinstance(t, str) for t in turns):
-            raise AuditError(f"{path}:{n}: needs question_id or id, and text answers")
-        out[str(ident)] = list(turns)
-    return out
-
-
-class AnswerCache:
-    """Answers already collected, one JSONL file per model; appended as they arrive."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._answers: dict[tuple[str, int], str] = {}
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    row = json.loads(line)
-                    self._answers[(str(row["id"]), int(row["turn"]))] = str(row["text"])
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut short by an interruption
-        path.parent.mkdir(parents=True, exist_ok=True)
-
-    def __len__(self) -> int:
-        return len(self._answers)
-
-    def get(self, ident: str, turn: int) -> str | None:
-        return self._answers.get((ident, turn))
-
-    def put(self, ident: str, turn: int, text: str) -> None:
-        self._answers[(ident, turn)] = text
-        with self._path.open("a", encoding="utf-8") as f:
-            f.write(
-                json.dumps({"id": ident, "turn": turn, "text": text}, ensure_ascii=False) + "\n"
-            )
-
-    def turns(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for (ident, turn), text in sorted(
-            self._answers.items(), key=lambda kv: (kv[0][0], kv[0][1])
-        ):
-            if turn == len(out.setdefault(ident, [])):
-                out[ident].append(text)
-        return out
-
-
-class Progress:
-    """`done/total answers, rate, ETA` on stderr: redrawn in place on a terminal, a line
-    per 10% otherwise."""
-
-    def __init__(self, total: int, done: int, out: TextIO) -> None:
-        self._total, self._done, self._out = total, done, out
-        self._start, self._resumed = time.monotonic(), done
-        self._last_draw, self._last_decile = 0.0, -1
-        self._tty = out.isatty()
-
-    def advance(self) -> None:
-        self._done += 1
-        self.draw()
-
-    def draw(self, final: bool = False) -> None:
-        now = time.monotonic()
-        decile = self._done * 10 // max(1, self._total)
-        if self._tty and not final and now - self._last_draw < 0.2:
-            return
-        if not self._tty and not final and decile == self._last_decile:
-            return
-        self._last_draw, self._last_decile = now, decile
-        new = self._done - self._resumed
-        rate = new / max(1e-9, now - self._start)
-        left = (self._total - self._done) / rate if rate > 0 else float("inf")
-        eta = time.strftime("%H:%M:%S", time.gmtime(left)) if left != float("inf") else "?"
-        share = 100 * self._done // max(1, self._total)
-        line = f"audit: {self._done}/{self._total} answers ({share}%), {rate:.1f}/s, ETA {eta}" + (
-            f", {self._resumed} from the cache" if self._resumed else ""
-        )
-        self._out.write(("\r" + line + ("\n" if final else "")) if self._tty else line + "\n")
-        self._out.flush()
 
 
 Answers = dict[str, list[str]]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from gateway.audit import run as audit_run
+from gateway.audit.cache import AuditError
 from gateway.commands.loading import print_problems
 from gateway.config.load import ConfigError
 
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print_problems(exc)
         return 1
-    except audit_run.AuditError as exc:
+    except AuditError as exc:
         print(f"audit: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

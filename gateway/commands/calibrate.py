@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from gateway.commands import prompt_files
+from gateway.audit import prompt_files
 from gateway.commands.loading import print_problems, router_of
 from gateway.config.load import ConfigError
 from gateway.config.router_build import RouterParts

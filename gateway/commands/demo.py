@@ -22,7 +22,8 @@ from gateway.api.auth import Authenticator
 from gateway.app import create_app
 from gateway.commands.uvicorn_server import background_server
 from gateway.config.load import default_routing, parse
-from gateway.fake_vllm.server import Behavior, FakeState, ReplayBook, Script, create_fake_app
+from gateway.fake_vllm.script import Behavior, FakeState, ReplayBook, Script
+from gateway.fake_vllm.server import create_fake_app
 
 HELP = "the gateway with recorded real answers, no GPU needed"
 DATA = Path(__file__).parent.parent / "data" / "mt_bench"

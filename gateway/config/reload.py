@@ -24,9 +24,9 @@ import httpx
 from gateway.config import router_build
 from gateway.config.live import LiveConfig, LiveConfigHolder
 from gateway.config.load import ConfigError, LoadedConfig, parse
+from gateway.config.metrics import ReloadMetrics
 from gateway.config.recent import RecentRequests
 from gateway.config.settings import RoutingSettings, Settings
-from gateway.serving.metrics import ReloadMetrics
 from gateway.upstream.aliases import AliasUpstreams
 from gateway.upstream.client import Upstream
 from monitors.gap import GapMonitor

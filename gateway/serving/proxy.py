@@ -16,14 +16,13 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.auth import Authenticator
-from gateway.api.errors import ClientError, ClientErrorType, GatewayError
 from gateway.config.live import LiveConfig, LiveConfigHolder
 from gateway.config.recent import RecentRequests
 from gateway.serving import request_body
 from gateway.serving.accounting import Accounting, Call, OnServed
 from gateway.serving.answer_checks import Check
 from gateway.serving.attempts import Attempt, Served, attempt
+from gateway.serving.errors import ClientError, ClientErrorType, GatewayError
 from gateway.serving.relay import StreamRelay
 from gateway.serving.request_body import Endpoint, ParsedRequest
 from gateway.upstream.aliases import AliasUpstreams
@@ -45,7 +44,7 @@ class Proxy:
         self,
         live: LiveConfigHolder,
         accounting: Accounting,
-        auth: Authenticator,
+        check_client: Callable[[str | None], None],
         breaker_states: Callable[[str], Mapping[str, BreakerState]],
         clock: Callable[[], float],
         shadow: ShadowQueue | None = None,
@@ -53,7 +52,7 @@ class Proxy:
     ) -> None:
         self._live = live
         self._acct = accounting
-        self._auth = auth
+        self._check_client = check_client  # raises ClientError for a missing or bad key
         self._breakers = breaker_states
         self._clock = clock
         self._shadow = shadow
@@ -64,7 +63,7 @@ class Proxy:
         started = self._clock()
         live = self._live.current  # this request keeps this config to its end
         try:
-            self._auth.check_client(request.headers.get("authorization"))
+            self._check_client(request.headers.get("authorization"))
             raw = await request_body.read_limited(
                 request.stream(), request.headers.get("content-length"), live.limits.max_body_bytes
             )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway.api.errors import sse_error_event
+from gateway.serving.errors import sse_error_event
 from gateway.upstream.client import OpenStream, UpstreamErrorType, UpstreamFailure
 
 _DONE = b"data: [DONE]"

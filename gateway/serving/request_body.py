@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from gateway.api.errors import ClientError, ClientErrorType
+from gateway.serving.errors import ClientError, ClientErrorType
 
 
 class Endpoint(StrEnum):

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.fake_vllm.server import Behavior
+from gateway.fake_vllm.script import Behavior
 from tests.conftest import Stack, StackFactory
 
 ROOT = Path(__file__).parent.parent.parent

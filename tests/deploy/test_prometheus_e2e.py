@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import yaml
 
-from gateway.fake_vllm.server import Behavior
+from gateway.fake_vllm.script import Behavior
 from tests.conftest import StackFactory
 from tests.fakes.servers import bind_free_port
 

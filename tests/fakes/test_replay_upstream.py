@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.fake_vllm.server import Behavior, FakeState, ReplayBook, Script, create_fake_app
+from gateway.fake_vllm.script import Behavior, FakeState, ReplayBook, Script
+from gateway.fake_vllm.server import create_fake_app
 from tests.fakes.servers import ServerThread
 
 WIRE = Path(__file__).parent.parent / "data" / "vllm-0.25-wire"

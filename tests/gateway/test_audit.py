@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
-from gateway.audit.run import AuditError, AuditOptions, run
+from gateway.audit.cache import AuditError
+from gateway.audit.run import AuditOptions, run
 from gateway.commands import cli
-from gateway.fake_vllm.server import Behavior, FakeState, ReplayBook, Script, create_fake_app
+from gateway.fake_vllm.script import Behavior, FakeState, ReplayBook, Script
+from gateway.fake_vllm.server import create_fake_app
 from monitors.scorers import score_pair
 from tests.fakes.servers import ServerThread
 

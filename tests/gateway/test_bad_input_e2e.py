@@ -9,7 +9,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.fake_vllm.server import Behavior
+from gateway.fake_vllm.script import Behavior
 from tests.conftest import Stack, StackFactory
 
 MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]

@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from gateway.fake_vllm.server import Behavior
+from gateway.fake_vllm.script import Behavior
 from tests.conftest import Stack, StackFactory
 
 MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [

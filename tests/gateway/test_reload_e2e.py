@@ -20,7 +20,8 @@ from gateway.commands.cli import main
 from gateway.config import router_build
 from gateway.config.load import default_routing, parse
 from gateway.config.settings import RoutingSettings
-from gateway.fake_vllm.server import Behavior, Script, create_fake_app
+from gateway.fake_vllm.script import Behavior, Script
+from gateway.fake_vllm.server import create_fake_app
 from router.classifier import Classification
 from router.policy import decide
 from tests.conftest import Stack, StackFactory, gateway_yaml

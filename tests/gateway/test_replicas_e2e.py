@@ -14,7 +14,8 @@ import httpx
 import openai
 import pytest
 
-from gateway.fake_vllm.server import Behavior, Script, create_fake_app
+from gateway.fake_vllm.script import Behavior, Script
+from gateway.fake_vllm.server import create_fake_app
 from tests.fakes.redis_server import RedisServer, free_port
 from tests.fakes.servers import ServerThread
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import openai
 
-from gateway.fake_vllm.server import Behavior
+from gateway.fake_vllm.script import Behavior
 from tests.conftest import Stack, StackFactory
 
 EXTRA = """

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.config import settings as settings_module
 from gateway.config.load import ConfigError, parse
-from gateway.fake_vllm.server import Behavior
+from gateway.fake_vllm.script import Behavior
 from monitors import semantic
 from monitors.scorers import Tag, score_pair
 from tests.conftest import StackFactory, gateway_yaml

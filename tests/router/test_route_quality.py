@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.commands import prompt_files
+from gateway.audit import prompt_files
 from gateway.config.router_build import RouterParts
 from router.evaluation import summarize
 from router.policy import decide
