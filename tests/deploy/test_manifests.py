@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from gateway.config.load import parse
+from tests.fakes.paths import ROOT
 
-ROOT = Path(__file__).parent.parent.parent
 DEPLOY = ROOT / "deploy"
 K8S = sorted((DEPLOY / "k8s").glob("*.yaml"))
 

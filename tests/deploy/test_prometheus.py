@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-PROMETHEUS = Path(__file__).parent.parent.parent / "deploy" / "prometheus"
+from tests.fakes.paths import ROOT
+
+PROMETHEUS = ROOT / "deploy" / "prometheus"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from monitors import judge
 from monitors.judge import Outcome
 from monitors.shadow import Completion
 from router.types import Target
-from tests.monitors.test_shadow import job, make, value
+from tests.fakes.shadow import job, make, value
 
 
 @pytest.mark.parametrize(

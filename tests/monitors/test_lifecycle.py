@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 from monitors.lifecycle import cancel_all
 
@@ -30,13 +31,40 @@ def test_a_task_that_swallows_the_first_cancel_is_still_stopped() -> None:
 
 
 def test_finished_and_failed_tasks_are_collected_quietly() -> None:
+    """A failed task's exception is retrieved, so asyncio never reports it at collection."""
+
     async def fails() -> None:
         raise ValueError("boom")
 
-    async def main() -> bool:
+    async def main() -> list[str]:
+        reported: list[str] = []
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: reported.append(context["message"]))
         task = asyncio.create_task(fails())
         await asyncio.sleep(0)
         await cancel_all([task])
-        return task.done()
+        del task
+        gc.collect()
+        return reported
 
-    assert asyncio.run(main())
+    assert asyncio.run(main()) == []
+
+
+def test_an_uncollected_failed_task_is_reported() -> None:
+    """The check above can fail: without cancel_all, asyncio reports the exception."""
+
+    async def fails() -> None:
+        raise ValueError("boom")
+
+    async def main() -> list[str]:
+        reported: list[str] = []
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _, context: reported.append(context["message"])
+        )
+        task = asyncio.create_task(fails())
+        await asyncio.sleep(0)
+        del task
+        gc.collect()
+        return reported
+
+    assert asyncio.run(main()) == ["Task exception was never retrieved"]

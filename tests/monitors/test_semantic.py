@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +12,10 @@ from gateway.config.load import ConfigError, parse
 from gateway.fake_vllm.script import Behavior
 from monitors import semantic
 from monitors.scorers import Tag, score_pair
-from tests.conftest import StackFactory, gateway_yaml
+from tests.fakes.paths import TEST_DATA
+from tests.fakes.stack import StackFactory, gateway_yaml
 
-REFERENCE = Path(__file__).parent.parent / "data" / "minilm" / "reference_embeddings.json"
+REFERENCE = TEST_DATA / "minilm" / "reference_embeddings.json"
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from monitors.state import RedisState, StateUnavailable, client_from
 from router.types import Target
 from tests.fakes.clock import Clock
 from tests.fakes.redis_server import RedisServer
-from tests.monitors.test_shadow import Models, job
+from tests.fakes.shadow import Models, job
 
 
 class Replica:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from gateway.audit import prompt_files
 from gateway.config.router_build import RouterParts
 from router.evaluation import summarize
 from router.policy import decide
 from router.types import Target
+from tests.fakes.paths import GATEWAY_DATA, TEST_DATA
 
-DATA = Path(__file__).parent.parent / "data"
-MT_BENCH = Path(__file__).parent.parent.parent / "gateway" / "data" / "mt_bench" / "question.jsonl"
+DATA = TEST_DATA
+MT_BENCH = GATEWAY_DATA / "mt_bench" / "question.jsonl"
 
 
 def test_xstest_unsafe_goes_to_the_teacher(router_parts: RouterParts) -> None:

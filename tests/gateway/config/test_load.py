@@ -11,8 +11,8 @@ from gateway.commands.cli import main
 from gateway.config import envsubst
 from gateway.config.load import ConfigError, default_routing, load, parse
 from gateway.config.settings import RoutingSettings
+from tests.fakes.paths import EXAMPLES
 
-EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 GOOD = """
 models:
   assistant:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,10 +11,11 @@ import pytest
 
 from gateway.fake_vllm.script import Behavior, FakeState, ReplayBook, Script
 from gateway.fake_vllm.server import create_fake_app
+from tests.fakes.paths import GATEWAY_DATA, TEST_DATA
 from tests.fakes.servers import ServerThread
 
-WIRE = Path(__file__).parent.parent / "data" / "vllm-0.25-wire"
-MT_BENCH = Path(__file__).parent.parent.parent / "gateway" / "data" / "mt_bench"
+WIRE = TEST_DATA / "vllm-0.25-wire"
+MT_BENCH = GATEWAY_DATA / "mt_bench"
 # The requests the recordings were made with (the project's GPU capture script).
 MSGS = [
     {"role": "system", "content": "You are helpful."},

@@ -9,7 +9,7 @@ import httpx
 import openai
 
 from gateway.fake_vllm.script import Behavior
-from tests.conftest import Stack, StackFactory
+from tests.fakes.stack import Stack, StackFactory
 
 EXTRA = """
 shadow: {enabled: true, workers: 2, max_teacher_rps: 1000, noise_floor_rate: 0.5}

@@ -8,7 +8,7 @@ import hypothesis
 import schemathesis
 from hypothesis import HealthCheck, given
 
-from tests.conftest import Stack
+from tests.fakes.stack import Stack
 
 
 def test_generated_requests_never_crash_the_gateway(stack: Stack) -> None:

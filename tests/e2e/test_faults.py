@@ -18,7 +18,7 @@ import openai
 import pytest
 
 from gateway.fake_vllm.script import Behavior
-from tests.conftest import Stack, StackFactory
+from tests.fakes.stack import Stack, StackFactory
 
 MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [
     {"role": "user", "content": "Write a haiku about the first snow of winter"}

@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from gateway.fake_vllm.script import Behavior
-from tests.conftest import Stack, StackFactory
+from tests.fakes.stack import Stack, StackFactory
 
 ROUTING = """
 routing:

@@ -21,9 +21,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.fake_vllm.script import Behavior
-from tests.conftest import Stack, StackFactory
+from tests.fakes.paths import ROOT
+from tests.fakes.stack import Stack, StackFactory
 
-ROOT = Path(__file__).parent.parent.parent
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 VLLM_METRICS = ROOT / "tests" / "data" / "vllm-0.25-wire" / "student_metrics.txt"

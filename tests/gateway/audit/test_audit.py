@@ -21,9 +21,10 @@ from gateway.commands import cli
 from gateway.fake_vllm.script import Behavior, FakeState, ReplayBook, Script
 from gateway.fake_vllm.server import create_fake_app
 from monitors.scorers import score_pair
+from tests.fakes.paths import GATEWAY_DATA
 from tests.fakes.servers import ServerThread
 
-DATA = Path(__file__).parent.parent.parent / "gateway" / "data" / "mt_bench"
+DATA = GATEWAY_DATA / "mt_bench"
 CATEGORIES = ("math", "writing", "reasoning")
 PER_CATEGORY = 5  # questions, two turns each: 10 pairs per category
 T_975_DF9 = 2.2621571627982  # Student's t, 97.5% quantile, 9 degrees of freedom

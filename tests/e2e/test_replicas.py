@@ -143,7 +143,13 @@ def test_two_gateways_and_a_worker_agree_on_the_gap_and_the_route(
     c, _ = cluster
     for i in range(8):
         gateway = c.gateways[i % 2]
-        assert ask(gateway, f"Solve for x: x - {i} = {42 - i}").headers["x-distillgate-route"]
+        served = ask(gateway, f"Solve for x: x - {i} = {42 - i}").headers
+        # the student serves until the shared breaker opens (the worker scores meanwhile)
+        assert served["x-distillgate-category"] == "math"
+        assert (served["x-distillgate-route"], served["x-distillgate-reason"]) in {
+            ("student", "policy"),
+            ("teacher", "breaker_open"),
+        }
         ask(gateway, f"Tell me about the capital of France, take {i}")
 
     def agreed() -> bool:

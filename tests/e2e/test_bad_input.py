@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.fake_vllm.script import Behavior
-from tests.conftest import Stack, StackFactory
+from tests.fakes.stack import Stack, StackFactory
 
 MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 CHAT = "/v1/chat/completions"

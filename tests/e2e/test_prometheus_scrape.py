@@ -12,8 +12,8 @@ import httpx
 import yaml
 
 from gateway.fake_vllm.script import Behavior
-from tests.conftest import StackFactory
 from tests.fakes.servers import bind_free_port
+from tests.fakes.stack import StackFactory
 
 EXTRA = """
 shadow: {enabled: true, max_teacher_rps: 1000}

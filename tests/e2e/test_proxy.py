@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import openai
 import pytest
 
 from gateway.fake_vllm.script import Behavior
-from tests.conftest import Stack, StackFactory
+from tests.fakes.stack import Stack, StackFactory
 
 MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [
     {"role": "user", "content": "Say hello."}
@@ -211,17 +212,27 @@ def test_student_5xx_falls_back_and_4xx_passes_through(stack: Stack) -> None:
     assert stack.teacher.requests[-1]["messages"] == boom  # the 400 never reached the teacher
 
 
-def test_both_down_gives_502_and_a_hang_gives_504(make_stack: StackFactory) -> None:
-    stack = make_stack(student_timeout=0.2)
+def test_both_down_gives_502_and_both_silent_gives_504(make_stack: StackFactory) -> None:
+    stack = make_stack(student_timeout=0.2, teacher_timeout=0.3)
     client = stack.client()
     stack.student_script.default = Behavior(status=503)
     stack.teacher_script.default = Behavior(status=503)
     with pytest.raises(openai.APIStatusError) as info:
         client.chat.completions.create(model="assistant", messages=MESSAGES)
-    assert info.value.status_code == 502
-    assert info.value.code == "upstream_unavailable"
-    stack.teacher_server.stop()
+    assert (info.value.status_code, info.value.code) == (502, "upstream_unavailable")
     stack.student_script.default = Behavior(hang=True)
+    stack.teacher_script.default = Behavior(hang=True)
+    began = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as info:
+        client.chat.completions.create(model="assistant", messages=MESSAGES)
+    assert (info.value.status_code, info.value.code) == (504, "upstream_timeout")
+    assert "timeout" in info.value.message
+    assert time.monotonic() - began < 5  # bounded by the two timeouts, not by the hang
+    assert stack.metric(
+        "distillgate_requests_total", model="assistant", route="teacher", reason="fallback",
+        status_class="5xx",
+    ) == 2  # fmt: skip
+    stack.teacher_server.stop()
     with pytest.raises(openai.APIStatusError) as info:
         client.chat.completions.create(model="assistant", messages=MESSAGES)
     assert info.value.status_code == 502  # the last error (teacher refused connection) decides
@@ -237,7 +248,7 @@ def test_no_fallback_after_the_first_streamed_byte(stack: Stack) -> None:
     with pytest.raises(openai.APIError) as info:
         for chunk in stream:
             got.append(chunk.choices[0].delta.content or "")
-    assert "broke off" in info.value.message
+    assert "broke off" in info.value.message and info.value.code == "stream_interrupted"
     assert "".join(got) == "a b c"  # what was relayed stays; nothing from the teacher
     assert stack.teacher.requests == []
     assert stack.wait_for(
@@ -258,8 +269,10 @@ def test_stream_without_done_ends_with_an_error_event(stack: Stack) -> None:
     stream = stack.client().chat.completions.create(
         model="assistant", messages=MESSAGES, stream=True
     )
-    with pytest.raises(openai.APIError):
+    with pytest.raises(openai.APIError) as info:
         list(stream)
+    assert info.value.code == "stream_interrupted"  # the gateway's own closing error event
+    assert "broke off" in info.value.message
 
 
 def test_client_disconnect_cancels_the_upstream(stack: Stack) -> None:
