@@ -22,6 +22,33 @@ app = create_fake_app(sys.argv[4], script=Script(default=pace))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
 
+# The floor a Python gateway can reach here (PERFORMANCE.md): Starlette under uvicorn, the
+# body parsed once to rename the model, httpx clients used in turn, the answer streamed back.
+_BARE_RELAY = """
+import itertools, sys, httpx, orjson, uvicorn
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+upstream = sys.argv[2]
+clients = itertools.cycle([httpx.AsyncClient(timeout=60) for _ in range(4)])
+
+async def relay(request):
+    body = orjson.loads(await request.body())
+    body["model"] = "student"
+    client = next(clients)
+    upstream_request = client.build_request(
+        "POST", upstream + "/v1/chat/completions", content=orjson.dumps(body),
+        headers={"content-type": "application/json"})
+    response = await client.send(upstream_request, stream=True)
+    return StreamingResponse(response.aiter_raw(), response.status_code,
+        media_type=response.headers.get("content-type"),
+        background=BackgroundTask(response.aclose))
+
+app = Starlette(routes=[Route("/v1/chat/completions", relay, methods=["POST"])])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -47,6 +74,10 @@ def upstream_cmd(
         sys.executable, "-c", _UPSTREAM, str(port), answer, str(latency_s), served_model,
         str(token_delay_s),
     ]  # fmt: skip
+
+
+def bare_relay_cmd(port: int, upstream: str) -> list[str]:
+    return [sys.executable, "-c", _BARE_RELAY, str(port), upstream]
 
 
 @contextmanager
