@@ -33,8 +33,9 @@ def completion_agreement(a: str, b: str, request: str) -> float | None:
 def distinct_ngrams(text: str, n: int = NGRAM) -> float:
     """Share of the text's word n-grams that are distinct (1: no repetition; loops -> 0)."""
     words = _WORD.findall(text.lower())
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    return len(set(grams)) / len(grams) if grams else 1.0
+    total = len(words) - n + 1
+    grams = set(zip(*(words[i:] for i in range(n)), strict=False))  # shifted copies
+    return len(grams) / total if total > 0 else 1.0
 
 
 def repetition_agreement(a: str, b: str, request: str) -> float | None:

@@ -52,6 +52,7 @@ def coverage_agreement(a: str, b: str, request: str) -> float | None:
 
 
 def length_agreement(a: str, b: str, request: str) -> float | None:
-    """a's length as a share of b's, in words, capped at 1: only a shorter a disagrees."""
-    la, lb = len(_WORD.findall(a.lower())), len(_WORD.findall(b.lower()))
+    """a's length as a share of b's (whitespace-separated tokens), capped at 1: only a shorter
+    a disagrees."""
+    la, lb = len(a.split()), len(b.split())
     return min(1.0, la / lb) if lb else None

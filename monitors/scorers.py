@@ -161,6 +161,7 @@ _ASKS = re.compile(  # a closed question: one answer to find, not an essay or a 
     r"|solve|calculate|compute|find|determine)\b",
     re.IGNORECASE,
 )
+_ALNUM = re.compile(r"[^\W_]")
 _BOXED = re.compile(r"\\boxed\{([^}]*)\}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CONCLUDES = re.compile(
@@ -188,11 +189,10 @@ def conclusion(text: str) -> str:
     concluding cue (therefore, so, the answer is, ...), else the last sentence."""
     if m := _BOXED.search(text):
         return m.group(1)
-    sentences = [s for s in _SENTENCE_END.split(text.strip()) if any(c.isalnum() for c in s)]
-    cued = [i for i, s in enumerate(sentences) if _CONCLUDES.search(s)]
-    if not cued:
+    sentences = [s for s in _SENTENCE_END.split(text.strip()) if _ALNUM.search(s)]
+    last = next((i for i in reversed(range(len(sentences))) if _CONCLUDES.search(sentences[i])), -1)
+    if last < 0:
         return sentences[-1] if sentences else ""
-    last = cued[-1]
     follows = sentences[last + 1] if last + 1 < len(sentences) else ""
     if sentences[last].rstrip().endswith(":") and follows and not _LIST_ITEM.match(follows):
         return sentences[last] + " " + follows  # "So the area is:" + "\\( 3 \\)"
@@ -259,8 +259,8 @@ SCORERS: Mapping[str, Scorer] = {
 EXTRA_TAGS: Mapping[str, Tag] = {"semantic": Tag.SURFACE, "llm_judge": Tag.JUDGMENT}
 KNOWN_SCORERS = frozenset(SCORERS) | frozenset(EXTRA_TAGS)
 
-# The scorers added for the gap's validity start unweighted (they are scored and shown, but
-# count nowhere) until bench/gap_validity.py has fitted the weights.
+# The scorers added for the gap's validity start unweighted (a scorer with weight 0 is not
+# run) until bench/gap_validity.py has fitted the weights.
 DEFAULT_WEIGHTS: Mapping[str, float] = {
     "token_f1": 0.5,
     "length_ratio": 0.25,
@@ -301,9 +301,12 @@ def score_pair(
     scorers: Mapping[str, Scorer] = SCORERS,
     given: Mapping[str, float] | None = None,
 ) -> PairScores:
-    """Score a pair with `scorers`, plus `given` agreements computed elsewhere (llm_judge)."""
+    """Score a pair with the `scorers` that have a weight (the others are not run), plus
+    `given` agreements computed elsewhere (llm_judge)."""
     scores = {}
     for name, scorer in scorers.items():
+        if weights.get(name, 0.0) <= 0:
+            continue
         value = scorer.fn(served, shadow, request)
         if value is not None:
             scores[name] = min(1.0, max(0.0, value))

@@ -92,11 +92,13 @@ def test_the_illusion_case_looks_alike_but_judges_differently() -> None:
     assert not right.judgment_disagrees() and pair.divergence > right.divergence + 0.15
 
 
-def test_scorers_without_weight_count_nowhere() -> None:
-    """A zero weight takes a scorer out of the divergence and of the judgment summary; its
-    agreement is still reported (audits show it)."""
-    pair = score_pair(GPT4O_104, LLAMA_104, Q104, {"token_f1": 1.0, "final_answer": 0.0})
-    assert pair.scores["final_answer"] == 0.0 and pair.judgment is None
+def test_scorers_without_weight_are_not_run() -> None:
+    """A zero weight takes a scorer out of the divergence and of the judgment summary; a
+    scorer given (llm_judge) with no weight is reported but counts nowhere either."""
+    pair = score_pair(
+        GPT4O_104, LLAMA_104, Q104, {"token_f1": 1.0, "final_answer": 0.0}, given={"llm_judge": 0}
+    )
+    assert set(pair.scores) == {"token_f1", "llm_judge"} and pair.judgment is None
     assert pair.divergence == pytest.approx(1 - pair.scores["token_f1"])
 
 
