@@ -259,23 +259,30 @@ SCORERS: Mapping[str, Scorer] = {
 EXTRA_TAGS: Mapping[str, Tag] = {"semantic": Tag.SURFACE, "llm_judge": Tag.JUDGMENT}
 KNOWN_SCORERS = frozenset(SCORERS) | frozenset(EXTRA_TAGS)
 
-# The scorers added for the gap's validity start unweighted (a scorer with weight 0 is not
-# run) until bench/gap_validity.py has fitted the weights.
+# Fitted by monitors/weights_fit.py on 3,360 GPT-4-graded MT-Bench answers against two
+# teachers (bench/data/mt_bench_judged; reproduced by `bench/gap_validity.py --fit` and
+# checked by tests/monitors/test_shipped_weights.py). Validity under question-grouped 10-fold
+# CV: Spearman(divergence, -grade) 0.52 per fold, from 0.32 with the weights before; see
+# bench/gap_validity.py. A scorer with weight 0 is not run and counts nowhere (give it a
+# weight to turn it on): conclusion, code_parses and code_signature add nothing to the fit;
+# refusal is 0 because MT-Bench has almost no real refusals (the decline detector fires there
+# on hedges), which says nothing about other traffic. Not fitted: llm_judge (no data) and
+# semantic (MiniLM, off by default: any weight in 0-0.3 moves the dev-set Spearman < 0.005).
 DEFAULT_WEIGHTS: Mapping[str, float] = {
-    "token_f1": 0.5,
-    "length_ratio": 0.25,
-    "format": 0.25,
-    "coverage": 0.0,
-    "length_share": 0.0,
-    "refusal": 1.0,
-    "final_answer": 1.0,
-    "conclusion": 1.0,
-    "structured": 1.0,
-    "completion": 0.0,
-    "repetition": 0.0,
+    "token_f1": 0.21,
+    "length_ratio": 0.21,
+    "format": 0.42,
+    "coverage": 0.67,
+    "length_share": 0.14,
+    "refusal": 0.0,
+    "final_answer": 0.67,
+    "conclusion": 0.0,
+    "structured": 0.22,
+    "completion": 0.1,
+    "repetition": 1.0,
     "code_parses": 0.0,
     "code_signature": 0.0,
-    "semantic": 0.5,
+    "semantic": 0.1,
     "llm_judge": 1.0,
 }
 
