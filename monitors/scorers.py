@@ -14,6 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from monitors.code_check import code_parses_agreement, signature_agreement
+from monitors.completeness import completion_agreement, repetition_agreement
+from monitors.coverage import coverage_agreement, length_agreement
 from router.escalation import hedges, refuses
 
 
@@ -77,35 +80,58 @@ def refusal_agreement(a: str, b: str, request: str) -> float | None:
 _CHOICE = re.compile(
     r"\b(?:answer|option|choice)\s*(?:is|:)?\s*\(?([A-E])\)?(?![\w])", re.IGNORECASE
 )
-_NUMBER = re.compile(r"(?<![\w.-])-?\d[\d,]*(?:\.\d+)?")  # not the 4 of "GPT-4"
+_NUMBER = re.compile(r"(?<![\w.-])-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")  # not the 4 of "GPT-4"
 _YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        re.findall(
+            r"\w+",
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen"
+            " fourteen fifteen sixteen seventeen eighteen nineteen twenty",
+        )
+    )
+}
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 
 
-def final_answer(text: str) -> str | None:
-    """A multiple-choice letter, a leading yes/no, or the last number in the text."""
-    if m := _CHOICE.search(text):
-        return m.group(1).upper()
-    if m := _YES_NO.search(text):
-        return m.group(1).lower()
-    numbers = _NUMBER.findall(text)
-    if numbers:
-        value = numbers[-1].replace(",", "")
+def numbers(text: str) -> list[str]:
+    """The numbers in the text, normalised: "1,000" -> "1000.0", "3/4" -> "0.75", "two" -> "2.0"."""
+    text = _NUMBER_WORD.sub(lambda m: _NUMBER_WORDS[m.group(1).lower()], text)
+    found = []
+    for raw in _NUMBER.findall(text):
+        top, _, bottom = raw.replace(",", "").partition("/")
         try:
-            return repr(round(float(value), 6))
-        except ValueError:
-            return None
-    return None
+            value = float(top) / float(bottom) if bottom else float(top)
+        except (ValueError, ZeroDivisionError):
+            continue
+        found.append(repr(round(value, 4)))
+    return found
+
+
+def final_answer(text: str, request: str = "") -> str | None:
+    """A \\boxed{} value, else from the conclusion: a multiple-choice letter, a leading yes/no,
+    or its last number that the request does not already give ("|x + 10| < 5" -> not 10 or 5)."""
+    concluded = m.group(1) if (m := _BOXED.search(text)) else conclusion(text)
+    if m := _CHOICE.search(concluded):
+        return m.group(1).upper()
+    if m := _YES_NO.search(concluded):
+        return m.group(1).lower()
+    given = set(numbers(request))
+    new = [n for n in numbers(concluded) if n not in given]
+    return new[-1] if new else None
 
 
 def final_answer_agreement(a: str, b: str, request: str) -> float | None:
-    """Same final answer in the two conclusions; applies only when the request asks something.
+    """Same final answer in the two conclusions; applies only when the request asks something
+    and neither answer is code (the last number of code is no answer).
 
     The answer is read from each text's conclusion (see `conclusion`), not from anywhere in
     the text: the last number of a long answer is as often a step or an aside as the result.
     """
-    if not _asks(request):
+    if not _asks(request) or "```" in a or "```" in b:
         return None
-    fa, fb = final_answer(conclusion(a)), final_answer(conclusion(b))
+    fa, fb = final_answer(a, request), final_answer(b, request)
     if fa is None and fb is None:
         return None
     return float(fa == fb)
@@ -135,6 +161,7 @@ _ASKS = re.compile(  # a closed question: one answer to find, not an essay or a 
     r"|solve|calculate|compute|find|determine)\b",
     re.IGNORECASE,
 )
+_ALNUM = re.compile(r"[^\W_]")
 _BOXED = re.compile(r"\\boxed\{([^}]*)\}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CONCLUDES = re.compile(
@@ -162,11 +189,10 @@ def conclusion(text: str) -> str:
     concluding cue (therefore, so, the answer is, ...), else the last sentence."""
     if m := _BOXED.search(text):
         return m.group(1)
-    sentences = [s for s in _SENTENCE_END.split(text.strip()) if any(c.isalnum() for c in s)]
-    cued = [i for i, s in enumerate(sentences) if _CONCLUDES.search(s)]
-    if not cued:
+    sentences = [s for s in _SENTENCE_END.split(text.strip()) if _ALNUM.search(s)]
+    last = next((i for i in reversed(range(len(sentences))) if _CONCLUDES.search(sentences[i])), -1)
+    if last < 0:
         return sentences[-1] if sentences else ""
-    last = cued[-1]
     follows = sentences[last + 1] if last + 1 < len(sentences) else ""
     if sentences[last].rstrip().endswith(":") and follows and not _LIST_ITEM.match(follows):
         return sentences[last] + " " + follows  # "So the area is:" + "\\( 3 \\)"
@@ -214,10 +240,16 @@ SCORERS: Mapping[str, Scorer] = {
         Scorer("token_f1", Tag.SURFACE, token_f1),
         Scorer("length_ratio", Tag.SURFACE, length_ratio),
         Scorer("format", Tag.SURFACE, format_agreement),
+        Scorer("coverage", Tag.SURFACE, coverage_agreement),
+        Scorer("length_share", Tag.SURFACE, length_agreement),
         Scorer("refusal", Tag.JUDGMENT, refusal_agreement),
         Scorer("final_answer", Tag.JUDGMENT, final_answer_agreement),
         Scorer("conclusion", Tag.JUDGMENT, conclusion_agreement),
         Scorer("structured", Tag.JUDGMENT, structured_agreement),
+        Scorer("completion", Tag.JUDGMENT, completion_agreement),
+        Scorer("repetition", Tag.JUDGMENT, repetition_agreement),
+        Scorer("code_parses", Tag.JUDGMENT, code_parses_agreement),
+        Scorer("code_signature", Tag.JUDGMENT, signature_agreement),
     )
 }
 
@@ -227,15 +259,30 @@ SCORERS: Mapping[str, Scorer] = {
 EXTRA_TAGS: Mapping[str, Tag] = {"semantic": Tag.SURFACE, "llm_judge": Tag.JUDGMENT}
 KNOWN_SCORERS = frozenset(SCORERS) | frozenset(EXTRA_TAGS)
 
+# Fitted by monitors/weights_fit.py on 3,360 GPT-4-graded MT-Bench answers against two
+# teachers (bench/data/mt_bench_judged; reproduced by `bench/gap_validity.py --fit` and
+# checked by tests/monitors/test_shipped_weights.py). Validity under question-grouped 10-fold
+# CV: Spearman(divergence, -grade) 0.52 per fold, from 0.32 with the weights before; see
+# bench/gap_validity.py. A scorer with weight 0 is not run and counts nowhere (give it a
+# weight to turn it on): conclusion, code_parses and code_signature add nothing to the fit;
+# refusal is 0 because MT-Bench has almost no real refusals (the decline detector fires there
+# on hedges), which says nothing about other traffic. Not fitted: llm_judge (no data) and
+# semantic (MiniLM, off by default: any weight in 0-0.3 moves the dev-set Spearman < 0.005).
 DEFAULT_WEIGHTS: Mapping[str, float] = {
-    "token_f1": 0.5,
-    "length_ratio": 0.25,
-    "format": 0.25,
-    "refusal": 1.0,
-    "final_answer": 1.0,
-    "conclusion": 1.0,
-    "structured": 1.0,
-    "semantic": 0.5,
+    "token_f1": 0.21,
+    "length_ratio": 0.21,
+    "format": 0.42,
+    "coverage": 0.67,
+    "length_share": 0.14,
+    "refusal": 0.0,
+    "final_answer": 0.67,
+    "conclusion": 0.0,
+    "structured": 0.22,
+    "completion": 0.1,
+    "repetition": 1.0,
+    "code_parses": 0.0,
+    "code_signature": 0.0,
+    "semantic": 0.1,
     "llm_judge": 1.0,
 }
 
@@ -246,8 +293,8 @@ class PairScores:
 
     scores: Mapping[str, float]
     divergence: float  # 1 - weighted mean agreement
-    surface: float  # mean agreement of the surface scorers
-    judgment: float | None  # min agreement of the judgment scorers that apply
+    surface: float  # mean agreement of the surface scorers that count (weight > 0)
+    judgment: float | None  # min agreement of the judgment scorers that apply and count
 
     def judgment_disagrees(self) -> bool:
         return self.judgment is not None and self.judgment < 0.5
@@ -261,9 +308,12 @@ def score_pair(
     scorers: Mapping[str, Scorer] = SCORERS,
     given: Mapping[str, float] | None = None,
 ) -> PairScores:
-    """Score a pair with `scorers`, plus `given` agreements computed elsewhere (llm_judge)."""
+    """Score a pair with the `scorers` that have a weight (the others are not run), plus
+    `given` agreements computed elsewhere (llm_judge)."""
     scores = {}
     for name, scorer in scorers.items():
+        if weights.get(name, 0.0) <= 0:
+            continue
         value = scorer.fn(served, shadow, request)
         if value is not None:
             scores[name] = min(1.0, max(0.0, value))
@@ -273,8 +323,9 @@ def score_pair(
     weighted = [(weights.get(n, 0.0), v) for n, v in scores.items() if weights.get(n, 0.0) > 0]
     total = sum(w for w, _ in weighted)
     divergence = 1.0 - sum(w * v for w, v in weighted) / total if total else 0.0
-    surface = [v for n, v in scores.items() if tags[n] is Tag.SURFACE]
-    judgment = [v for n, v in scores.items() if tags[n] is Tag.JUDGMENT]
+    counted = {n: v for n, v in scores.items() if weights.get(n, 0.0) > 0}
+    surface = [v for n, v in counted.items() if tags[n] is Tag.SURFACE]
+    judgment = [v for n, v in counted.items() if tags[n] is Tag.JUDGMENT]
     return PairScores(
         scores,
         divergence,

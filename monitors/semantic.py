@@ -19,7 +19,7 @@ import importlib.util
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,11 +27,13 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from monitors.coverage import sentences
 from monitors.scorers import SCORERS, Scorer, Tag
 
 log = logging.getLogger("distillgate.semantic")
 Array = npt.NDArray[np.float32]
 MAX_TOKENS = 256
+BATCH_TOKENS = 512  # texts run together in one forward pass, up to this many tokens
 INSTALL_HINT = (
     "the semantic scorer needs the optional packages: "
     "pip install 'distillgate[semantic]' (or, without torch: "
@@ -87,21 +89,47 @@ class MiniLM:
         self._tokenizer: _Tokenizer = tokenizer
 
     def embed(self, text: str) -> Array:
-        ids = np.asarray(self._tokenizer.encode(text).ids, dtype=np.int64)
+        vector: Array = self.embed_many([text])[0]
+        return vector
+
+    def embed_many(self, texts: Sequence[str]) -> Array:
+        """One unit vector per text (len(texts) x 384); short texts run together in one pass."""
+        encoded = [np.asarray(self._tokenizer.encode(t).ids, dtype=np.int64) for t in texts]
+        out = np.zeros((len(texts), self._w["embeddings.word_embeddings.weight"].shape[1]),
+                       dtype=np.float32)  # fmt: skip
+        batch: list[int] = []
+        for i in sorted(range(len(texts)), key=lambda i: len(encoded[i])):
+            if batch and sum(len(encoded[j]) for j in batch) + len(encoded[i]) > BATCH_TOKENS:
+                out[batch] = self._forward([encoded[j] for j in batch])
+                batch = []
+            batch.append(i)
+        if batch:
+            out[batch] = self._forward([encoded[j] for j in batch])
+        return out
+
+    def _forward(self, ids: Sequence[npt.NDArray[np.int64]]) -> Array:
+        """The encoder over texts laid end to end; attention stays within each text."""
         w = self._w
+        segment = np.repeat(np.arange(len(ids)), [len(x) for x in ids])
+        positions = np.concatenate([np.arange(len(x)) for x in ids])
         x = (
-            w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][: len(ids)]
+            w["embeddings.word_embeddings.weight"][np.concatenate(ids)]
+            + w["embeddings.position_embeddings.weight"][positions]
             + w["embeddings.token_type_embeddings.weight"][0]
         )
         x = self._norm(x, "embeddings.LayerNorm")
+        mask = np.where(segment[:, None] == segment[None, :], 0.0, -np.inf).astype(np.float32)
         for i in range(self._layers):
-            x = self._layer(x, f"encoder.layer.{i}.")
-        pooled = x.mean(axis=0)
-        result: Array = (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
+            x = self._layer(x, f"encoder.layer.{i}.", mask)
+        counts = np.bincount(segment, minlength=len(ids)).astype(np.float32)
+        pooled = np.zeros((len(ids), x.shape[1]), dtype=np.float32)
+        np.add.at(pooled, segment, x)
+        pooled /= np.maximum(counts, 1.0)[:, None]
+        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        result: Array = (pooled / norms).astype(np.float32)
         return result
 
-    def _layer(self, x: Array, p: str) -> Array:
+    def _layer(self, x: Array, p: str, mask: Array) -> Array:
         n, width = x.shape
         head = width // self._heads
 
@@ -110,7 +138,7 @@ class MiniLM:
             return y.reshape(n, self._heads, head).transpose(1, 0, 2)
 
         q, k, v = split("query"), split("key"), split("value")
-        scores = q @ k.transpose(0, 2, 1) / np.float32(math.sqrt(head))
+        scores = q @ k.transpose(0, 2, 1) / np.float32(math.sqrt(head)) + mask
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         scores /= scores.sum(axis=-1, keepdims=True)
         context = (scores @ v).transpose(1, 0, 2).reshape(n, width)
@@ -142,9 +170,27 @@ def _gelu(x: Array) -> Array:
     return y
 
 
-def similarity(model: MiniLM, a: str, b: str, request: str) -> float | None:
+class Embedder(Protocol):
+    def embed_many(self, texts: Sequence[str]) -> Array: ...
+
+
+def similarity(model: Embedder, a: str, b: str, request: str) -> float | None:
     """Cosine of the two answers' embeddings, clipped to [0, 1]."""
-    return max(0.0, min(1.0, float(model.embed(a) @ model.embed(b))))
+    ea, eb = model.embed_many([a, b])
+    return max(0.0, min(1.0, float(ea @ eb)))
+
+
+def alignment(model: Embedder, a: str, b: str, request: str) -> float | None:
+    """How much of `b` (the teacher) `a` (the student) covers, sentence by sentence: the mean,
+    over b's sentences, of the best cosine with any sentence of a. None when b has none."""
+    bs, as_ = sentences(b), sentences(a)
+    if not bs:
+        return None
+    if not as_:
+        return 0.0
+    e = model.embed_many(bs + as_)
+    best = (e[: len(bs)] @ e[len(bs) :].T).max(axis=1)
+    return max(0.0, min(1.0, float(best.mean())))
 
 
 def semantic_scorer(model: MiniLM) -> Scorer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitors import scorers
-from monitors.scorers import SCORERS, Tag, score_pair
+from monitors.scorers import DEFAULT_WEIGHTS, KNOWN_SCORERS, SCORERS, Tag, score_pair
 
 # MT-Bench question 104 and the endings of the two real answers to it.
 Q104 = "David has three sisters. Each of them has one brother. How many brothers does David have?"
@@ -67,13 +67,20 @@ def test_registry_tags() -> None:
         "token_f1",
         "length_ratio",
         "format",
+        "coverage",
+        "length_share",
     }
     assert {n for n, s in SCORERS.items() if s.tag is Tag.JUDGMENT} == {
         "refusal",
         "conclusion",
         "final_answer",
         "structured",
+        "completion",
+        "repetition",
+        "code_parses",
+        "code_signature",
     }
+    assert set(DEFAULT_WEIGHTS) == KNOWN_SCORERS
 
 
 def test_the_illusion_case_looks_alike_but_judges_differently() -> None:
@@ -81,7 +88,18 @@ def test_the_illusion_case_looks_alike_but_judges_differently() -> None:
     teacher = "Let me think. The total is 0 brothers."
     pair = score_pair(student, teacher, Q104)
     assert pair.surface > 0.7 and pair.judgment == 0.0 and pair.judgment_disagrees()
-    assert 0.3 < pair.divergence < 0.7
+    right = score_pair(teacher.replace("0", "zero"), teacher, Q104)  # other words, same answer
+    assert not right.judgment_disagrees() and pair.divergence > right.divergence + 0.15
+
+
+def test_scorers_without_weight_are_not_run() -> None:
+    """A zero weight takes a scorer out of the divergence and of the judgment summary; a
+    scorer given (llm_judge) with no weight is reported but counts nowhere either."""
+    pair = score_pair(
+        GPT4O_104, LLAMA_104, Q104, {"token_f1": 1.0, "final_answer": 0.0}, given={"llm_judge": 0}
+    )
+    assert set(pair.scores) == {"token_f1", "llm_judge"} and pair.judgment is None
+    assert pair.divergence == pytest.approx(1 - pair.scores["token_f1"])
 
 
 def test_identical_answers_do_not_diverge() -> None:

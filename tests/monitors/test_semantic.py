@@ -41,6 +41,28 @@ def test_similar_answers_score_higher_than_unrelated_ones(model: semantic.MiniLM
     assert semantic.similarity(model, west, west, "") == pytest.approx(1.0, abs=1e-5)
 
 
+def test_batched_embeddings_equal_one_at_a_time(model: semantic.MiniLM) -> None:
+    """embed_many runs texts end to end with attention kept inside each text."""
+    reference = json.loads(REFERENCE.read_text())
+    batched = model.embed_many(reference["sentences"])
+    np.testing.assert_allclose(batched, np.asarray(reference["embeddings"]), atol=2e-6)
+    assert model.embed_many([]).shape == (0, 384)
+
+
+def test_alignment_is_how_much_of_the_teacher_the_student_covers(
+    model: semantic.MiniLM,
+) -> None:
+    teacher = "The sun rises in the east. So the shadow points west. Suresh faces north."
+    covered = "Suresh is facing north. At sunrise the sun is in the east; the shadow falls west."
+    partly = "The shadow points west."
+    off = "Photosynthesis happens in the chloroplasts of plant cells."
+    got = [semantic.alignment(model, s, teacher, "") or -1.0 for s in (covered, partly, off)]
+    assert got[0] > got[1] > got[2] >= 0.0
+    assert semantic.alignment(model, partly, partly, "") == pytest.approx(1.0, abs=1e-5)
+    assert semantic.alignment(model, "", teacher, "") == 0.0
+    assert semantic.alignment(model, partly, "", "") is None
+
+
 def test_the_scorer_is_a_surface_scorer_in_score_pair(model: semantic.MiniLM) -> None:
     scorer = semantic.semantic_scorer(model)
     assert scorer.tag is Tag.SURFACE
