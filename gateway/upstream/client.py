@@ -137,10 +137,14 @@ class _Native:
     async def probe(self, timeout_s: float) -> bool:
         try:
             response = await self._pool.request("GET", "/models", self._headers, b"", timeout_s)
-            await response.read()
-            response.release()
         except UpstreamFailure:
             return False
+        try:
+            await response.read()
+        except UpstreamFailure:
+            return False
+        finally:
+            response.release()  # a body that broke off or went silent gives its slot back too
         return response.status == 200
 
     async def aclose(self) -> None:

@@ -21,6 +21,11 @@ import httptools
 from gateway.upstream.errors import UpstreamErrorType, UpstreamFailure
 
 _END = object()
+# Backpressure: past this many body bytes received and not yet read by the relay, the
+# connection stops reading from the socket (TCP then slows the upstream down); it reads
+# again once the relay has taken the queue below a quarter of it.
+HIGH_WATER = 1 << 20
+LOW_WATER = HIGH_WATER // 4
 
 
 @dataclass
@@ -61,6 +66,8 @@ class _Connection(asyncio.Protocol):
     got_bytes: bool = False
     released: bool = True
     keep_alive: bool = False
+    buffered: int = 0  # body bytes queued and not yet read
+    paused: bool = False
 
     # --- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -95,6 +102,10 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self.body.append(bytes(body))
+        self.buffered += len(body)
+        if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
+            self.transport.pause_reading()
+            self.paused = True
         self.wake.set()
 
     def on_message_complete(self) -> None:
@@ -108,6 +119,7 @@ class _Connection(asyncio.Protocol):
         self.headers, self.body, self.complete, self.got_bytes = {}, deque(), False, False
         self.released = False
         self.keep_alive = False
+        self.buffered, self.paused = 0, False
         self.head = asyncio.get_running_loop().create_future()
         if self.transport is None or self.transport.is_closing():
             raise UpstreamFailure(UpstreamErrorType.PROTOCOL, "connection closed while idle")
@@ -123,7 +135,13 @@ class _Connection(asyncio.Protocol):
             except TimeoutError:
                 self.close()
                 raise UpstreamFailure(UpstreamErrorType.TIMEOUT, "upstream went silent") from None
-        return self.body.popleft()
+        item = self.body.popleft()
+        if isinstance(item, bytes):
+            self.buffered -= len(item)
+            if self.paused and self.buffered < LOW_WATER and self.transport is not None:
+                self.transport.resume_reading()
+                self.paused = False
+        return item
 
     def release(self) -> None:
         if self.released:
