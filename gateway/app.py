@@ -51,7 +51,12 @@ def create_app(
         async with run_gateway(config, auth, metrics, deps) as gateway:
             yield {"gateway": gateway}
 
-    app = FastAPI(title="distillgate", version="0.1.0", lifespan=lifespan)
+    docs = config.settings.server.docs
+    app = FastAPI(
+        title="distillgate", version="0.1.0", lifespan=lifespan,
+        docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )  # fmt: skip
     add_error_handlers(app, metrics)
     completions.add_routes(app, auth)
     ops.add_routes(app, registry)

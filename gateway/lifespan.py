@@ -75,6 +75,8 @@ async def run_gateway(
             services.live, Accounting(metrics, deps.clocks.monotonic), auth.check_client,
             services.monitor.breaker_states, deps.clocks.monotonic, services.shadow, recent,
         )  # fmt: skip
+        if not auth.enabled:
+            log.warning("DISTILLGATE_API_KEYS is not set: any client can use this gateway")
         watchers = Background()
         _watch_config(watchers, reloader, config)
         log.info("distillgate ready: models=%s config=%s", list(config.settings.models),

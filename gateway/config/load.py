@@ -89,10 +89,13 @@ def _api_keys(
             upstream = pair.get(role) if isinstance(pair, dict) else None
             env_name = upstream.get("api_key_env") if isinstance(upstream, dict) else None
             key = environ.get(env_name) if isinstance(env_name, str) else None
+            key = key.strip() if key is not None else None  # a newline from a secret file
+            where = f"models.{alias}.{role}.api_key_env"
             if isinstance(env_name, str) and not key:
-                problems.append(
-                    f"models.{alias}.{role}.api_key_env: environment variable {env_name} is not set"
-                )
+                problems.append(f"{where}: environment variable {env_name} is not set")
+            elif key is not None and any(ord(c) < 32 or ord(c) == 127 for c in key):
+                problems.append(f"{where}: the key in {env_name} has control characters")
+                key = None
             keys[(str(alias), role)] = key
     return keys
 

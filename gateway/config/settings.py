@@ -15,6 +15,7 @@ from router.types import HIGH_RISK_SIGNAL, Risk, RouteMode
 DATA = Path(__file__).parent.parent / "data"
 
 PositiveFloat = Annotated[float, Field(gt=0)]
+CATEGORY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class _Strict(BaseModel):
@@ -61,6 +62,9 @@ class ServerSettings(_Strict):
     # How much of a streamed answer is kept for the shadow path; the rest is relayed only.
     stream_capture_bytes: int = Field(default=1024 * 1024, ge=0)
     readiness_timeout_s: PositiveFloat = 2.0
+    # /docs, /redoc and /openapi.json describe every endpoint, the admin ones too: off
+    # unless asked for.
+    docs: bool = False
 
 
 class CategorySettings(_Strict):
@@ -107,6 +111,18 @@ class RoutingSettings(_Strict):
     examples_file: str | None = None
     escalation: EscalationSettings = EscalationSettings()
     categories: dict[str, CategorySettings] = Field(min_length=1)
+
+    @field_validator("categories")
+    @classmethod
+    def _header_safe_names(cls, value: dict[str, CategorySettings]) -> dict[str, CategorySettings]:
+        # A category travels in a response header and a metric label: ASCII names only.
+        bad = [name for name in value if not CATEGORY_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(
+                f"{len(bad)} category name(s) must be 1-64 letters, digits, '_', '-' or '.', "
+                "starting with a letter or digit"
+            )
+        return value
 
     @model_validator(mode="after")
     def _default_exists(self) -> RoutingSettings:

@@ -180,10 +180,14 @@ class Proxy:
         teacher = await self._teacher_instead(
             call, pair, parsed, verdict, Served(kept.attempt, kept.waited, replaced)
         )
-        if teacher.attempt.ok:
+        if teacher.attempt.answered_200:
             if isinstance(answer, OpenStream):
                 await answer.aclose()
             return teacher
+        refused = teacher.attempt.answer
+        if isinstance(refused, UpstreamReply):  # a 4xx: counted; its body is not served
+            failure = UpstreamFailure(UpstreamErrorType.HTTP_4XX, f"HTTP {refused.status}")
+            self._acct.upstream_failed(call, Target.TEACHER, failure)
         # The teacher failed: the student's answer is still better than an error.
         return Served(kept.attempt, teacher.waited)
 

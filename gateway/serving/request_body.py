@@ -11,6 +11,10 @@ import orjson
 
 from gateway.serving.errors import ClientError, ClientErrorType
 
+# Deeper JSON is refused: nothing OpenAI-shaped nests this far, and the encoder that
+# forwards the body stops at 254 levels (a 500 otherwise).
+MAX_DEPTH = 64
+
 
 class Endpoint(StrEnum):
     CHAT = "chat/completions"
@@ -55,6 +59,8 @@ def parse(raw: bytes, endpoint: Endpoint) -> ParsedRequest:
         ) from None
     if not isinstance(body, dict):
         raise _invalid("The request body must be a JSON object.", None)
+    if _too_deep(body, MAX_DEPTH):
+        raise _invalid(f"The request body is nested deeper than {MAX_DEPTH} levels.", None)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _invalid("'model' is required and must be a non-empty string.", "model")
@@ -83,6 +89,20 @@ def prompt_text(request: ParsedRequest) -> str:
             else "\n".join(p for p in prompt if isinstance(p, str))
         )
     return text
+
+
+def _too_deep(value: object, limit: int) -> bool:
+    """Whether containers nest deeper than `limit`; iterative, so depth cannot hurt it."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return False
 
 
 def _check_messages(messages: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import httpx
@@ -193,3 +194,35 @@ def test_metrics_exposition(stack: Stack) -> None:
         "distillgate_tokens_total",
     ):
         assert name in names
+
+
+def test_deeply_nested_json_is_a_400_and_the_gateway_keeps_serving(stack: Stack) -> None:
+    nested = b"[" * 300 + b"]" * 300
+    body = b'{"model": "assistant", "messages": [{"role": "user", "content": "x"}], "x": '
+    response = httpx.post(stack.url + CHAT, content=body + nested + b"}", timeout=10)
+    assert response.status_code == 400
+    error = _error(response)
+    assert error["code"] == "invalid_request" and "nested" in str(error["message"])
+    assert stack.student.requests == []
+    stack.student_script.default = Behavior(answer="fine")
+    done = stack.client().chat.completions.create(model="assistant", messages=MESSAGES)
+    assert done.choices[0].message.content == "fine"
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_the_api_docs_are_off_unless_configured(make_stack: StackFactory, path: str) -> None:
+    assert httpx.get(make_stack().url + path, timeout=10).status_code == 404
+    on = make_stack(extra_yaml="server: {max_body_bytes: 65536, docs: true}\n")
+    assert httpx.get(on.url + path, timeout=10).status_code == 200
+
+
+def test_an_open_gateway_warns_at_start(
+    make_stack: StackFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="distillgate.app"):
+        make_stack()
+    assert any("DISTILLGATE_API_KEYS" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="distillgate.app"):
+        make_stack(api_keys=("k1",))
+    assert not any("DISTILLGATE_API_KEYS" in r.getMessage() for r in caplog.records)

@@ -176,3 +176,17 @@ def test_commit_window_on_a_stream_shorter_than_the_window(routed: Stack) -> Non
     routed.student_script.default = Behavior(answer="ok", logprob=-0.1)
     _, text, _ = stream_text(routed)
     assert text == "ok"
+
+
+def test_a_teacher_4xx_during_escalation_keeps_the_student_answer(routed: Stack) -> None:
+    """The student's answer is served when the teacher fails, a 4xx included."""
+    routed.student_script.default = Behavior(answer="uh leaves maybe", logprob=-2.5)
+    routed.teacher_script.default = Behavior(status=429, retry_after="3")
+    headers, body = chat(routed)
+    assert (headers["x-distillgate-route"], headers["x-distillgate-reason"]) == (
+        "student",
+        "policy",
+    )
+    assert content(body) == "uh leaves maybe"
+    assert routed.metric("distillgate_upstream_errors_total", model="assistant",
+                         backend="teacher", error_type="http_4xx") == 1  # fmt: skip

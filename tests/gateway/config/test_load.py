@@ -229,3 +229,25 @@ def test_check_config_prints_the_effective_routing(
     effective = yaml.safe_load(out[out.index("effective routing:") :])["effective routing"]
     assert effective["categories"]["medical"]["max_gap"] == 0.2
     assert "hate" not in effective["categories"] and "violence" in effective["categories"]
+
+
+def test_upstream_keys_are_stripped_and_control_characters_refused() -> None:
+    env = {"STUDENT_URL": "http://s:1", "TKEY": "sk-teacher\n"}
+    assert parse(GOOD.encode(), env).api_keys[("assistant", "teacher")] == "sk-teacher"
+    with pytest.raises(ConfigError) as info:
+        parse(GOOD.encode(), {**env, "TKEY": "sk-te\x00acher"})
+    assert info.value.problems == [
+        "models.assistant.teacher.api_key_env: the key in TKEY has control characters"
+    ]
+    assert "sk-te" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["bad name", "caf\u00e9", "x\r\ny", "", "-leading"])
+def test_category_names_must_be_header_safe(name: str) -> None:
+    category = {name: {"risk": "low", "route": "student"}}
+    text = GOOD + yaml.safe_dump({"routing": {"categories": category}})
+    with pytest.raises(ConfigError) as info:
+        parse(text.encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"})
+    assert any(
+        p.startswith("routing.categories") and "letters, digits" in p for p in info.value.problems
+    ), info.value.problems

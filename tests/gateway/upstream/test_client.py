@@ -8,7 +8,7 @@ import asyncio
 import resource
 
 from gateway.config.settings import UpstreamSettings
-from gateway.upstream.client import Upstream
+from gateway.upstream.client import OpenStream, Upstream
 from tests.gateway.upstream.test_http11 import read_request
 
 ANSWER = b'{"choices": [{"index": 0, "message": {"content": "ok"}}]}'
@@ -87,7 +87,7 @@ def test_a_slow_reader_keeps_memory_flat_on_a_fast_200_mb_stream() -> None:
         before, peak, received = rss_mib(), 0.0, 0
         try:
             stream = await upstream.open_stream("/chat/completions", b"{}", "r1")
-            assert not isinstance(stream, bytes) and hasattr(stream, "rest")
+            assert isinstance(stream, OpenStream)
             received += len(stream.first)
             for i in range(120):  # a trickle: 120 reads, 10 ms apart
                 received += len(await anext(stream.rest))
