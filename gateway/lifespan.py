@@ -105,8 +105,14 @@ def _watch_config(watchers: Background, reloader: Reloader, config: LoadedConfig
 
 
 async def _reload_quietly(reloader: Reloader) -> None:
-    with contextlib.suppress(ConfigError):  # already logged and counted
+    """A reload from a signal or the watcher: whatever goes wrong, the watcher lives on."""
+    try:
         await reloader.reload()
+    except ConfigError:
+        pass  # logged and counted by the reloader
+    except Exception:
+        reloader.metrics.reloads.labels("error").inc()
+        log.exception("config reload failed, running config kept")
 
 
 async def _poll_file(reloader: Reloader, path: Path, interval_s: float) -> None:

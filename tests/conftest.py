@@ -41,6 +41,7 @@ def make_stack(router_parts: RouterParts) -> Iterator[StackFactory]:
         config_path: Path | None = None,
         student_pool: str = "",
         teacher_timeout: float = 10,
+        environ: dict[str, str] | None = None,
     ) -> Stack:
         student_script, teacher_script = Script(), Script()
         student_state, teacher_state = FakeState(), FakeState()
@@ -59,7 +60,11 @@ def make_stack(router_parts: RouterParts) -> Iterator[StackFactory]:
         registry = CollectorRegistry()
         parts = None if "routing:" in extra_yaml else router_parts
         app = create_app(
-            loaded, Authenticator(api_keys, admin_key), registry=registry, router=parts, environ={}
+            loaded,
+            Authenticator(api_keys, admin_key),
+            registry=registry,
+            router=parts,
+            environ=environ or {},
         )
         g = ServerThread(app)
         servers.append(g)

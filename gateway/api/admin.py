@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -14,7 +15,7 @@ from gateway.config.load import ConfigError
 from gateway.lifespan import current
 from gateway.serving.errors import GatewayError
 
-_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|auth|cred", re.IGNORECASE)
 
 
 def add_routes(app: FastAPI, auth: Authenticator) -> None:
@@ -61,16 +62,36 @@ def add_routes(app: FastAPI, auth: Authenticator) -> None:
     async def running_config(request: Request) -> Response:
         auth.check_admin(request.headers.get("authorization"))
         live = current(request).services.live.current
-        body = {"sha256": live.digest, "config": _redacted(live.settings.model_dump())}
+        body = {"sha256": live.digest, "config": redacted(live.settings.model_dump())}
         return JSONResponse(body)
 
 
-def _redacted(value: Any) -> Any:
-    """Credentials inside URLs become `***@`; keys themselves never enter the settings."""
+def redacted(value: Any) -> Any:
+    """Credentials in URLs become `***`: the userinfo (parsed, so a password with `@` in it
+    goes whole) and the values of query parameters that name a secret. Upstream keys never
+    enter the settings (only the names of their environment variables do)."""
     if isinstance(value, str):
-        return _URL_USERINFO.sub("***@", value)
+        return _redact_url(value) if "://" in value else value
     if isinstance(value, dict):
-        return {k: _redacted(v) for k, v in value.items()}
+        return {k: redacted(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redacted(v) for v in value]
+        return [redacted(v) for v in value]
     return value
+
+
+def _redact_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return "***"  # not parseable: do not guess which part is secret
+    netloc = parts.netloc
+    if "@" in netloc:
+        shown = f"[{host}]" if host and ":" in host else host or ""
+        netloc = "***@" + shown + (f":{port}" if port else "")
+    query = urlencode(
+        [(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query, True)],
+        safe="*",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

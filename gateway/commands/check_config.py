@@ -13,6 +13,8 @@ import httpx
 import yaml
 
 from gateway.commands.loading import config_or_report
+from gateway.config import envsubst
+from gateway.config.files import load_yaml
 
 HELP = "validate a config file and print its effective routing; exit 1 on any problem"
 
@@ -37,8 +39,16 @@ def run(args: argparse.Namespace) -> int:
     print("\n# the shipped routing with this file's own keys merged in")
     print(yaml.safe_dump({"effective routing": routing}, sort_keys=False, width=100), end="")
     if args.against:
-        return _dry_run_against(args.against, Path(args.file).read_bytes())
+        return _dry_run_against(args.against, _expanded(Path(args.file)))
     return 0
+
+
+def _expanded(path: Path) -> bytes:
+    """The file with its `${NAME}` references expanded here: a gateway expands nothing in a
+    config sent to it (it would read its own environment for whoever sends one)."""
+    problems: list[str] = []
+    tree = envsubst.expand(load_yaml(path.read_bytes()), os.environ, problems)
+    return yaml.safe_dump(tree, sort_keys=False).encode()
 
 
 def _dry_run_against(url: str, raw: bytes) -> int:

@@ -40,3 +40,14 @@ def _expand_str(value: str, environ: Mapping[str, str], problems: list[str], pat
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def references(node: Any, path: str = "") -> list[str]:
+    """The key paths of string values that hold a `${NAME}` reference."""
+    if isinstance(node, str):
+        return [path or "<root>"] if _REF.search(node) else []
+    if isinstance(node, dict):
+        return [w for k, v in node.items() for w in references(v, _join(path, str(k)))]
+    if isinstance(node, list):
+        return [w for i, v in enumerate(node) for w in references(v, _join(path, str(i)))]
+    return []

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from gateway.config import envsubst
+from gateway.config import envsubst, files, router_build
 from gateway.config.routing_merge import effective_routing
 from gateway.config.settings import DATA, Settings
 
@@ -38,29 +38,48 @@ class LoadedConfig:
 
 
 def load(path: str | Path, environ: Mapping[str, str]) -> LoadedConfig:
-    """Read, expand and validate a config file; raise ConfigError listing every problem."""
-    source = str(path)
+    """Read, expand and validate a config file and the files it names; raise ConfigError
+    listing every problem. Blocking: the gateway calls it from a worker thread."""
+    source, path = str(path), Path(path)
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(source, [f"<file>: cannot read: {exc.strerror or exc}"]) from exc
+        raw = files.read_bounded(path, files.MAX_CONFIG_BYTES)
+    except files.FileProblem as exc:
+        raise ConfigError(source, [f"<file>: {exc}"]) from None
     loaded = parse(raw, environ, source)
-    return LoadedConfig(
-        loaded.settings, loaded.api_keys, loaded.digest, Path(path).parent, Path(path)
-    )
+    check_files(loaded.settings, path.parent, source)
+    return LoadedConfig(loaded.settings, loaded.api_keys, loaded.digest, path.parent, path)
 
 
-def parse(raw: bytes, environ: Mapping[str, str], source: str = "<config>") -> LoadedConfig:
+def parse(
+    raw: bytes,
+    environ: Mapping[str, str],
+    source: str = "<config>",
+    *,
+    expand: bool = True,
+) -> LoadedConfig:
+    """Validate a config's text. With `expand=False` (a config sent over HTTP) nothing is
+    taken from the environment: a `${NAME}` reference is a problem, and upstream keys are
+    not looked up (a dry run needs none)."""
     try:
-        data = yaml.safe_load(raw)
+        data = files.load_yaml(raw)
     except yaml.YAMLError as exc:
-        raise ConfigError(source, [f"<yaml>: {_yaml_message(exc)}"]) from exc
+        raise ConfigError(source, [f"<yaml>: {_yaml_message(exc)}"]) from None
+    except files.FileProblem as exc:
+        raise ConfigError(source, [f"<yaml>: {exc}"]) from None
     if not isinstance(data, dict):
         raise ConfigError(source, ["<root>: must be a mapping with at least the key 'models'"])
     problems: list[str] = []
     data["routing"] = effective_routing(data.get("routing"), default_routing(), problems)
-    data = envsubst.expand(data, environ, problems)
-    keys = _api_keys(data, environ, problems)
+    if expand:
+        data = envsubst.expand(data, environ, problems)
+        keys = _api_keys(data, environ, problems)
+    else:
+        problems += [
+            f"{where}: a ${{NAME}} reference is not expanded in a config sent over HTTP "
+            "(check-config --against expands it where it runs)"
+            for where in envsubst.references(data)
+        ]
+        keys = {}
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -70,6 +89,17 @@ def parse(raw: bytes, environ: Mapping[str, str], source: str = "<config>") -> L
     if problems:
         raise ConfigError(source, problems)
     return LoadedConfig(settings, keys, hashlib.sha256(raw).hexdigest())
+
+
+def check_files(settings: Settings, base_dir: Path, source: str) -> None:
+    """The files a valid config names can be read and hold what they must."""
+    routing = settings.routing
+    if routing.examples_file is None:
+        return
+    try:
+        files.read_examples(router_build.examples_path(routing, base_dir), routing.categories)
+    except files.FileProblem as exc:
+        raise ConfigError(source, [f"routing.examples_file: {exc}"]) from None
 
 
 def default_routing() -> dict[str, Any]:

@@ -17,13 +17,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from gateway.config import router_build
+from gateway.config import files, router_build
 from gateway.config.live import LiveConfig, LiveConfigHolder
-from gateway.config.load import ConfigError, LoadedConfig, parse
+from gateway.config.load import ConfigError, LoadedConfig, check_files, parse
 from gateway.config.metrics import ReloadMetrics
 from gateway.config.recent import RecentRequests
 from gateway.config.settings import RoutingSettings, Settings
@@ -46,6 +46,9 @@ RESTART_ONLY = (
     "state",
 )
 RETIRE_AFTER_S = 600.0  # replaced clients stay open this long for requests still using them
+T = TypeVar("T")
+BODY = "<request body>"
+BODY_EXAMPLES = "a config sent over HTTP may only name the running config's examples file"
 
 
 @dataclass
@@ -70,22 +73,23 @@ class Reloader:
     async def reload(self, *, dry_run: bool = False, text: bytes | None = None) -> dict[str, Any]:
         """Apply (or with `dry_run` only describe) the config file, or `text` for a dry run.
 
-        Raises ConfigError, with every problem, when the candidate is not valid.
+        Raises ConfigError, with every problem, when the candidate is not valid. Files are
+        read and parsed in worker threads with a timeout, so a bad file can neither stall
+        traffic nor hold the reload lock.
         """
         async with self._lock:
-            source = "<request body>" if text is not None else str(self.path)
+            old = self.holder.current
             try:
-                raw = text if text is not None else self._read()
-                loaded = parse(raw, self.environ, source)
+                loaded = await self._candidate(old, text)
+                unchanged = loaded.digest == old.digest and not dry_run
+                classifier = old.classifier if unchanged else await self._classifier(old, loaded)
             except ConfigError as exc:
                 self.metrics.reloads.labels("dry_run_error" if dry_run else "error").inc()
                 log.error("config reload rejected, running config kept: %s", exc)
                 raise
-            old = self.holder.current
-            if loaded.digest == old.digest and not dry_run:
+            if unchanged:
                 self.metrics.reloads.labels("unchanged").inc()
                 return {"applied": False, "reason": "unchanged", "sha256": old.digest}
-            classifier = await self._classifier(old, loaded.settings.routing)
             policy = router_build.policy(loaded.settings.routing)
             report = describe(old, loaded.settings, policy, classifier, self.monitor, self.recent)
             if dry_run:
@@ -114,20 +118,35 @@ class Reloader:
             await r.upstream.aclose()
         self._retired.clear()
 
-    def _read(self) -> bytes:
+    async def _candidate(self, old: LiveConfig, text: bytes | None) -> LoadedConfig:
+        """The config file (or a dry run's body) read, parsed and checked, off the loop.
+
+        A body is not expanded from this process's environment (it could name any
+        variable), and may only name the running config's examples file."""
+        if text is not None:
+            loaded = await asyncio.to_thread(parse, text, {}, BODY, expand=False)
+            if loaded.settings.routing.examples_file != old.settings.routing.examples_file:
+                raise ConfigError(BODY, [f"routing.examples_file: {BODY_EXAMPLES}"])
+            return loaded
         if self.path is None:
             raise ConfigError("<none>", ["<file>: this gateway was not started from a file"])
-        try:
-            return self.path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(str(self.path), [f"<file>: cannot read: {exc}"]) from exc
+        path, source = self.path, str(self.path)
+        raw = await _off_loop(source, "<file>", files.read_bounded, path, files.MAX_CONFIG_BYTES)
+        loaded = await asyncio.to_thread(parse, raw, self.environ, source)
+        examples = "routing.examples_file"
+        await _off_loop(source, examples, check_files, loaded.settings, path.parent, source)
+        return loaded
 
-    async def _classifier(self, old: LiveConfig, routing: RoutingSettings) -> Classifier:
+    async def _classifier(self, old: LiveConfig, loaded: LoadedConfig) -> Classifier:
+        routing = loaded.settings.routing
         if _training_inputs(old.settings.routing) == _training_inputs(routing):
             return old.classifier
         base = self.path.parent if self.path else Path()
         # Training is CPU work of about a second: off the event loop, so traffic flows on.
-        parts = await asyncio.to_thread(router_build.build, routing, base)
+        try:
+            parts = await asyncio.to_thread(router_build.build, routing, base)
+        except files.FileProblem as exc:  # the file changed since it was checked
+            raise ConfigError(str(self.path), [f"routing.examples_file: {exc}"]) from None
         return parts.classifier
 
     def _aliases(self, old: LiveConfig, loaded: LoadedConfig) -> dict[str, AliasUpstreams]:
@@ -162,6 +181,18 @@ class Reloader:
         self._retired = [r for r in self._retired if now - r.at <= RETIRE_AFTER_S]
         for r in due:
             await r.upstream.aclose()
+
+
+async def _off_loop(source: str, where: str, work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)` in a worker thread, bounded by files.READ_TIMEOUT_S; a FileProblem or
+    the timeout becomes a ConfigError at `where` (ConfigErrors pass through)."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(work, *args), files.READ_TIMEOUT_S)
+    except files.FileProblem as exc:
+        raise ConfigError(source, [f"{where}: {exc}"]) from None
+    except TimeoutError:
+        took = f"reading took longer than {files.READ_TIMEOUT_S:g} s"
+        raise ConfigError(source, [f"{where}: {took}"]) from None
 
 
 def _training_inputs(routing: RoutingSettings) -> tuple[Any, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.config import files
 from gateway.config.settings import DATA, RoutingSettings
 from router.classifier import HashedLinearClassifier, KeywordRules, train
 from router.types import CategoryPolicy, EscalationRule, Policy
@@ -23,8 +24,7 @@ def build(routing: RoutingSettings, base_dir: Path | None = None) -> RouterParts
     categories = tuple(routing.categories)
     examples = [e for e in read_examples(SHIPPED_EXAMPLES) if e[0] in routing.categories]
     if routing.examples_file:
-        extra = Path(routing.examples_file)
-        examples += read_examples(extra if extra.is_absolute() else (base_dir or Path()) / extra)
+        examples += files.read_examples(examples_path(routing, base_dir), routing.categories)
     rules = KeywordRules.compile({n: c.keywords for n, c in routing.categories.items()})
     classifier = train(examples, categories, rules, keyword_boost=routing.keyword_boost)
     return RouterParts(policy(routing), classifier)
@@ -56,7 +56,14 @@ def policy(routing: RoutingSettings) -> Policy:
     )
 
 
+def examples_path(routing: RoutingSettings, base_dir: Path | None) -> Path:
+    """`examples_file`, relative to the config's directory."""
+    path = Path(routing.examples_file or "")
+    return path if path.is_absolute() else (base_dir or Path()) / path
+
+
 def read_examples(path: Path) -> list[tuple[str, str]]:
-    """TSV with a header: category<TAB>prompt."""
+    """The shipped TSV (header, then category<TAB>prompt); a user's file goes through
+    files.read_examples, which checks it."""
     lines = path.read_text().splitlines()[1:]
     return [(c.strip(), p.strip()) for c, _, p in (line.partition("\t") for line in lines) if p]

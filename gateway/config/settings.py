@@ -46,7 +46,7 @@ class UpstreamSettings(_Strict):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")) or len(value) < 10:
-            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+            raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
 
@@ -83,13 +83,13 @@ class CategorySettings(_Strict):
     @field_validator("keywords")
     @classmethod
     def _compiles(cls, value: list[str]) -> list[str]:
-        for word in value:
+        for i, word in enumerate(value):
             try:
                 re.compile(word)
             except re.error as exc:
-                raise ValueError(f"keyword {word!r} is not a valid pattern: {exc}") from None
+                raise ValueError(f"keyword {i} is not a valid pattern: {exc.msg}") from None
             if re.sub(r"\\[A-Z]", "", word) != re.sub(r"\\[A-Z]", "", word).lower():
-                raise ValueError(f"keyword {word!r}: keywords match the lowercased prompt, "
+                raise ValueError(f"keyword {i}: keywords match the lowercased prompt, "
                                  "so write them in lower case")  # fmt: skip
         return value
 
@@ -210,7 +210,7 @@ class StateConfig(_Strict):
     @classmethod
     def _redis_url(cls, value: str) -> str:
         if not re.match(r"^(redis|rediss|unix)://", value):
-            raise ValueError(f"must be a redis://, rediss:// or unix:// URL, got {value!r}")
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.api.admin import redacted
 from gateway.api.auth import Authenticator
 from gateway.serving.errors import ClientError
 
@@ -41,3 +42,19 @@ def test_admin_endpoints_need_their_own_key() -> None:
     with pytest.raises(ClientError) as info:
         Authenticator(("k1",), None).check_admin("Bearer anything")
     assert "DISTILLGATE_ADMIN_KEY is not set" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("url", "want"),
+    [
+        ("redis://:p@ss@redis:6379/0", "redis://***@redis:6379/0"),
+        ("rediss://user:pw@redis.internal/1", "rediss://***@redis.internal/1"),
+        ("postgres://db/x?user=me&password=hunter2&sslmode=require",
+         "postgres://db/x?user=me&password=***&sslmode=require"),
+        ("https://teacher/v1?api_key=sk-123&x=1", "https://teacher/v1?api_key=***&x=1"),
+        ("http://student:8000/v1", "http://student:8000/v1"),
+        ("not a url", "not a url"),
+    ],
+)  # fmt: skip
+def test_admin_config_redacts_credentials_in_urls(url: str, want: str) -> None:
+    assert redacted({"a": [url]}) == {"a": [want]}

@@ -149,7 +149,7 @@ def test_reference_config_is_valid_and_carries_the_default_routing() -> None:
         ("routing: {categories: {general: {risk: low, route: gpu}}}",
          "routing.categories.general.route: Input should be 'student', 'teacher' or 'auto'"),
         ("routing: {categories: {general: {risk: low, route: student, keywords: ['(']}}}",
-         "routing.categories.general.keywords: Value error, keyword '(' is not a valid pattern"),
+         "routing.categories.general.keywords: Value error, keyword 0 is not a valid pattern"),
         ("routing: {categories: {general: {risk: low, route: student, max_gap: 2}}}",
          "routing.categories.general.max_gap: Input should be less than or equal to 1"),
         ("routing: {ambiguity_margin: -0.1, categories: {general: {risk: low, route: student}}}",
@@ -251,3 +251,27 @@ def test_category_names_must_be_header_safe(name: str) -> None:
     assert any(
         p.startswith("routing.categories") and "letters, digits" in p for p in info.value.problems
     ), info.value.problems
+
+
+def test_validation_messages_carry_no_values() -> None:
+    """A problem names the key path and the kind of problem; a value (perhaps expanded
+    from a secret) never appears."""
+    env = {"STUDENT_URL": "ftp://user:hunter2@s:1", "TKEY": "k"}
+    text = GOOD + "state: {url: 'tcp://:also-secret@redis:1'}\n"
+    with pytest.raises(ConfigError) as info:
+        parse(text.encode(), env)
+    assert "hunter2" not in str(info.value) and "also-secret" not in str(info.value)
+    assert sorted(p.split(":")[0] for p in info.value.problems) == [
+        "models.assistant.student.base_url",
+        "state.url",
+    ]
+
+
+def test_a_config_sent_over_http_is_not_expanded() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(GOOD.encode(), {"STUDENT_URL": "http://s:1", "TKEY": "k"}, expand=False)
+    assert [p.split(":")[0] for p in info.value.problems][:2] == [
+        "models.assistant.student.base_url",
+        "models.assistant.teacher.base_url",
+    ]
+    assert "not expanded" in info.value.problems[0]
