@@ -27,6 +27,7 @@ class Behavior:
     hang_after_headers: bool = False  # streaming: send the headers, then nothing
     hang_after_tokens: int | None = None  # streaming: go silent after N content chunks
     drop_after_tokens: int | None = None  # streaming: cut the connection after N chunks
+    cut_mid_event_after_tokens: int | None = None  # streaming: N chunks, half of one, cut
     omit_done: bool = False  # streaming: end normally but without `data: [DONE]`
     garbage_after_tokens: int | None = None  # streaming: a malformed `data:` line after N chunks
 

@@ -177,6 +177,10 @@ class _Fake:
                     await asyncio.Event().wait()
                 if behavior.drop_after_tokens is not None and i > behavior.drop_after_tokens:
                     raise ConnectionAbortedError("scripted drop mid-stream")
+                if behavior.cut_mid_event_after_tokens == i:  # half an event, then the cut
+                    yield (b"data: " + orjson.dumps(event))[:20]
+                    await asyncio.sleep(0.05)  # let it reach the client on its own
+                    raise ConnectionAbortedError("scripted cut inside an event")
                 if i and behavior.token_delay_s:
                     await asyncio.sleep(behavior.token_delay_s)
                 if i == behavior.garbage_after_tokens:

@@ -14,6 +14,8 @@ from gateway.serving.errors import sse_error_event
 from gateway.upstream.client import OpenStream, UpstreamErrorType, UpstreamFailure
 
 _DONE = b"data: [DONE]"
+_BLANK_LINES = (b"\n\n", b"\r\n\r\n", b"\r\r")
+MAX_PENDING = 1 << 20  # an "event" this long without a blank line is relayed as it comes
 
 
 @dataclass(slots=True)
@@ -76,20 +78,23 @@ class StreamRelay(Response):
             await self.background()
 
     async def _pump(self, send: Send) -> None:
+        """Relay whole events only: a stream that breaks off inside an event ends with the
+        gateway's error event, never with half a `data:` line the client cannot parse."""
         out = self.outcome
         await send({"type": "http.response.start", "status": 200, "headers": self._start_headers})
-        chunk = self._stream.first
-        tail = b""
+        chunk, pending, tail = self._stream.first, b"", b""
         try:
             while True:
-                self._keep(chunk)
-                tail = (tail + chunk)[-32:]
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                if out.first_sent_at is None:
-                    out.first_sent_at = self._clock()
+                data = pending + chunk
+                cut = _events_end(data) if len(data) < MAX_PENDING else len(data)
+                if cut:
+                    tail = await self._send(send, data[:cut], tail)
+                pending = data[cut:]
                 chunk = await anext(self._stream.rest, b"")
                 if not chunk:
                     break
+            if pending:  # a last event without its blank line: the upstream ended cleanly
+                tail = await self._send(send, pending, tail)
         except UpstreamFailure as exc:
             out.error_type = exc.error_type
             if out.error_type is UpstreamErrorType.PROTOCOL:
@@ -103,6 +108,13 @@ class StreamRelay(Response):
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    async def _send(self, send: Send, body: bytes, tail: bytes) -> bytes:
+        self._keep(body)
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        if self.outcome.first_sent_at is None:
+            self.outcome.first_sent_at = self._clock()
+        return (tail + body)[-32:]
+
     def _keep(self, chunk: bytes) -> None:
         room = self._limit - len(self.outcome.captured)
         if room >= len(chunk):
@@ -110,6 +122,13 @@ class StreamRelay(Response):
         else:
             self.outcome.captured += chunk[: max(room, 0)]
             self.outcome.truncated = True
+
+
+def _events_end(data: bytes) -> int:
+    """Where the last complete event in `data` ends (0: none is complete)."""
+    return max(
+        (at + len(blank) for blank in _BLANK_LINES if (at := data.rfind(blank)) >= 0), default=0
+    )
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

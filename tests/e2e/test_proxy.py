@@ -315,3 +315,18 @@ def test_the_httpx_client_serves_the_same(make_stack: StackFactory) -> None:
     stack.student_server.stop()
     raw = client.chat.completions.with_raw_response.create(model="assistant", messages=MESSAGES)
     assert raw.headers["x-distillgate-reason"] == "fallback"
+
+
+def test_a_stream_cut_inside_an_event_ends_with_a_clean_error(stack: Stack) -> None:
+    """The client never sees half an event: the SDK raises the gateway's error event, not a
+    JSON decoding error on a torn line."""
+    stack.student_script.default = Behavior(answer="a b c d e f g h", cut_mid_event_after_tokens=3)
+    stream = stack.client().chat.completions.create(
+        model="assistant", messages=MESSAGES, stream=True
+    )
+    got = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            got.append(chunk.choices[0].delta.content or "")
+    assert info.value.code == "stream_interrupted"
+    assert "".join(got) == "a b"  # the role event and two tokens; the torn third is not sent
