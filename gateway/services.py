@@ -176,6 +176,8 @@ def _shadower(
             max_teacher_tokens_per_min=s.shadow.max_teacher_tokens_per_min,
             judge_rate=s.shadow.judge_rate,
             judge_max_tokens=s.shadow.judge_max_tokens,
+            max_queue_bytes=s.shadow.queue_max_bytes,
+            max_text_chars=s.shadow.max_text_chars,
         ),
         clocks.monotonic,
         _recorder(s, config.base_dir),
@@ -199,6 +201,7 @@ def _queue(
     return StreamProducer(
         client, _stream(settings), max_len=settings.state.stream_max_len,
         buffer_size=settings.shadow.queue_size, metrics=metrics, state_metrics=state_metrics,
+        max_bytes=settings.shadow.queue_max_bytes, max_text_chars=settings.shadow.max_text_chars,
     )  # fmt: skip
 
 

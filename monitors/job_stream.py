@@ -3,9 +3,10 @@
 Gateways produce: `offer` puts the job in a small local buffer and returns at once; one
 task per gateway moves buffered jobs to the stream in pipelined batches (XADD, capped with
 MAXLEN ~ so the stream cannot eat Redis' memory). Redis down: the batch is dropped and
-counted, the request never waited. Workers consume (XREADGROUP), score, then XACK:
-at-least-once. A worker that dies leaves its jobs pending; others reclaim those idle longer
-than `claim_idle_s` (XAUTOCLAIM). The windows count a job once (by job id), so a job scored
+counted, the request never waited. Workers consume (XREADGROUP), score, then XACK and
+XDEL in one transaction: at-least-once, and a done job leaves the stream at once. A
+worker that dies leaves its jobs pending; others reclaim those idle longer than
+`claim_idle_s` (XAUTOCLAIM). The windows count a job once (by job id), so a job scored
 twice is not counted twice.
 """
 
@@ -22,7 +23,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from monitors.lifecycle import cancel_all
 from monitors.metrics import ShadowMetrics, StateMetrics
-from monitors.shadow import ShadowJob
+from monitors.shadow import ShadowJob, compact
 from router.types import Target
 
 log = logging.getLogger("distillgate.stream")
@@ -34,7 +35,8 @@ def encode(job: ShadowJob) -> dict[str, bytes]:
         "job_id": job.job_id, "request_id": job.request_id, "alias": job.alias,
         "category": job.category, "served_by": job.served_by.value, "endpoint": job.endpoint,
         "body": job.body, "request_text": job.request_text, "served_is_sse": job.served_is_sse,
-        "noise": job.noise, "student_answer": job.student_answer,
+        "noise": job.noise, "student_answer": job.student_answer, "size": job.size,
+        "served_text": job.served_text, "truncated": job.truncated,
     }  # fmt: skip
     return {"job": orjson.dumps(head), "served": job.served}
 
@@ -47,6 +49,8 @@ def decode(fields: Mapping[bytes, bytes]) -> ShadowJob:
         request_text=head["request_text"], served=fields[b"served"],
         served_is_sse=head["served_is_sse"], noise=head["noise"],
         student_answer=head["student_answer"], job_id=head["job_id"],
+        size=head.get("size", 0), served_text=head.get("served_text"),
+        truncated=head.get("truncated", False),
     )  # fmt: skip
 
 
@@ -62,22 +66,30 @@ class StreamProducer:
         buffer_size: int,
         metrics: ShadowMetrics,
         state_metrics: StateMetrics,
+        max_bytes: int = 64 << 20,
+        max_text_chars: int = 32_000,
     ) -> None:
         self._r = client
         self._stream = stream
         self._max_len = max_len
         self._buffer: asyncio.Queue[ShadowJob] = asyncio.Queue(buffer_size)
+        self._max_bytes, self._max_chars, self._bytes = max_bytes, max_text_chars, 0
         self._metrics = metrics
         self._state_metrics = state_metrics
         self._task: asyncio.Task[None] | None = None
 
     def offer(self, job: ShadowJob) -> bool:
         self._metrics.offered.labels(job.alias, job.category).inc()
+        job = compact(job, self._max_chars)
+        if self._bytes + job.held_bytes() > self._max_bytes:
+            self._metrics.dropped.labels(job.alias, "queue_bytes").inc()
+            return False
         try:
             self._buffer.put_nowait(job)
         except asyncio.QueueFull:
             self._metrics.dropped.labels(job.alias, "queue_full").inc()
             return False
+        self._bytes += job.held_bytes()
         return True
 
     def depth(self) -> int:
@@ -112,7 +124,8 @@ class StreamProducer:
                 for job in batch:
                     self._metrics.dropped.labels(job.alias, "state_unavailable").inc()
             finally:
-                for _ in batch:
+                for job in batch:
+                    self._bytes -= job.held_bytes()
                     self._buffer.task_done()
 
 
@@ -176,7 +189,12 @@ class StreamConsumer:
         for entry_id, fields in entries:
             if fields:  # a reclaimed entry trimmed away by MAXLEN has no fields
                 await self._handle(fields)
-            await self._r.xack(self._stream, self._group, entry_id)
+            # Acknowledged is done: delete it too, or the stream keeps every job (XACK
+            # alone leaves entries in place until MAXLEN trims them).
+            async with self._r.pipeline(transaction=True) as pipe:
+                pipe.xack(self._stream, self._group, entry_id)
+                pipe.xdel(self._stream, entry_id)
+                await pipe.execute()
             self.processed += 1
         return len(entries)
 

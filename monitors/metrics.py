@@ -49,8 +49,15 @@ class ShadowMetrics:
         )
         self.dropped = Counter(
             "distillgate_shadow_dropped",
-            "Shadow jobs dropped by reason: queue_full, budget, upstream_error, unscorable, error.",
+            "Shadow jobs dropped by reason: queue_full, queue_bytes, budget, upstream_error, "
+            "unscorable, state_unavailable, error.",
             ["model", "reason"],
+            registry=registry,
+        )
+        self.truncated = Counter(
+            "distillgate_shadow_truncated",
+            "Scored pairs whose request or answers were cut to shadow.max_text_chars first.",
+            ["model", "category"],
             registry=registry,
         )
         self.divergence = Histogram(

@@ -3,61 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-_IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
-_IPV6 = re.compile(r"\b(?:[0-9a-f]{1,4}:){4,7}[0-9a-f]{1,4}\b", re.IGNORECASE)
-_CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
-_PHONE = re.compile(r"(?<![\w.])\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,4}(?![\w.])")
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _card(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    return "[card]" if 13 <= len(digits) <= 19 and _luhn(digits) else match.group(0)
-
-
-def _phone(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    return "[phone]" if 7 <= len(digits) <= 15 else match.group(0)
-
-
-def redact(text: str) -> str:
-    """Emails, IP addresses, card numbers (Luhn-checked) and phone numbers become placeholders."""
-    text = _EMAIL.sub("[email]", text)
-    text = _IPV4.sub("[ip]", text)
-    text = _IPV6.sub("[ip]", text)
-    text = _CARD.sub(_card, text)
-    return _PHONE.sub(_phone, text)
-
-
-def redact_tree(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, list):
-        return [redact_tree(v) for v in value]
-    if isinstance(value, dict):
-        return {k: redact_tree(v) for k, v in value.items()}
-    return value
+from monitors.redaction import redact_tree
 
 
 class PairRecorder:
     """Appends records to `path`; past `max_bytes` it rotates path -> path.1 -> ... -> path.N.
 
-    The writes are small appends from the shadow worker, never from the request path.
+    `write` redacts and appends: blocking work, which the shadow worker runs in a thread
+    (never on the event loop that serves requests).
     """
 
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:

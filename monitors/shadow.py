@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from monitors import judge
@@ -64,6 +64,23 @@ class ShadowJob:
     noise: bool = False  # also ask the teacher a second time
     student_answer: str | None = None  # an escalated request's discarded student answer
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # scored at most once
+    size: int = 0  # bytes of the client's request, as received (the queue's byte budget)
+    served_text: str | None = None  # set instead of `served` when that was too large to keep
+    truncated: bool = False  # some text was cut before scoring
+
+    def held_bytes(self) -> int:
+        """What the job holds, about: the request, the answer(s) kept for scoring."""
+        extra = len(self.served_text or "") + len(self.student_answer or "")
+        return self.size + len(self.served) + extra
+
+
+def compact(job: ShadowJob, max_chars: int) -> ShadowJob:
+    """The job as a queue keeps it: a whole JSON answer larger than needed for scoring
+    becomes its text, cut to `max_chars` (a stream is already capped by the relay)."""
+    if job.served_is_sse or len(job.served) <= 4 * max_chars:
+        return job
+    text = text_of_json(job.served, job.endpoint == "chat/completions") or ""
+    return replace(job, served=b"", served_text=text[:max_chars], truncated=True)
 
 
 class ShadowQueue(Protocol):
@@ -87,6 +104,8 @@ class ShadowSettings:
     max_teacher_tokens_per_min: float = 200_000.0
     judge_rate: float = 0.0  # share of pairs the teacher also judges (sampled by request text)
     judge_max_tokens: int = 8
+    max_queue_bytes: int = 64 << 20  # jobs waiting hold at most this much, about
+    max_text_chars: int = 32_000  # of each answer and the request, for scoring and records
 
 
 class Shadower:
@@ -107,6 +126,7 @@ class Shadower:
         self._metrics = metrics
         self._settings = settings
         self._queue: asyncio.Queue[ShadowJob] = asyncio.Queue(settings.queue_size)
+        self._bytes = 0  # held by the jobs in the queue
         self._tasks: list[asyncio.Task[None]] = []
         self._requests = TokenBucket(
             settings.max_teacher_rps, max(1.0, settings.max_teacher_rps), clock
@@ -117,13 +137,21 @@ class Shadower:
     def depth(self) -> int:
         return self._queue.qsize()
 
+    def queued_bytes(self) -> int:
+        return self._bytes
+
     def offer(self, job: ShadowJob) -> bool:
         self._metrics.offered.labels(job.alias, job.category).inc()
+        job = compact(job, self._settings.max_text_chars)
+        if self._bytes + job.held_bytes() > self._settings.max_queue_bytes:
+            self._metrics.dropped.labels(job.alias, "queue_bytes").inc()
+            return False
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
             self._metrics.dropped.labels(job.alias, "queue_full").inc()
             return False
+        self._bytes += job.held_bytes()
         return True
 
     def start(self) -> None:
@@ -149,31 +177,25 @@ class Shadower:
                 log.exception("shadow job for %s/%s failed", job.alias, job.category)
                 self._metrics.dropped.labels(job.alias, "error").inc()
             finally:
+                self._bytes -= job.held_bytes()
                 self._queue.task_done()
 
     async def process(self, job: ShadowJob) -> None:
-        chat = job.endpoint == "chat/completions"
-        served = (
-            text_of_sse(job.served, chat) if job.served_is_sse else text_of_json(job.served, chat)
-        )
-        if served is None:
-            self._metrics.dropped.labels(job.alias, "unscorable").inc()
+        answers = await self._pair(job)
+        if answers is None:
             return
-        student: str | None
-        teacher: str | None
-        if job.served_by is Target.STUDENT:
-            student, teacher = served, await self._ask(job, Target.TEACHER)
-        else:
-            teacher = served
-            student = job.student_answer or await self._ask(job, Target.STUDENT)
-        if student is None or teacher is None:
-            return
+        student, teacher = answers
+        cut = self._settings.max_text_chars
+        truncated = job.truncated or any(len(t) > cut for t in (student, teacher))
+        student, teacher, request = student[:cut], teacher[:cut], job.request_text[:cut]
+        if truncated:
+            self._metrics.truncated.labels(job.alias, job.category).inc()
         given = {}
-        if sampled(job.request_text.encode(), self._settings.judge_rate, salt=2):
+        if sampled(request.encode(), self._settings.judge_rate, salt=2):
             agreement = await self._judge(job, student, teacher)
             if agreement is not None:
                 given["llm_judge"] = agreement
-        scores = await self._score(student, teacher, job.request_text, given)
+        scores = await self._score(student, teacher, request, given)
         pair = self._comparison.sample(job.alias, student, teacher, scores)
         try:
             fresh = await self._state.record_pair(job.alias, job.category, job.job_id, pair.sample)
@@ -185,15 +207,31 @@ class Shadower:
         self._observe(
             job, scores.divergence, scores.scores, pair.illusion, scores.judgment_disagrees()
         )
-        if self._recorder is not None:
-            self._recorder.write(_record(job, student, teacher, pair))
+        if self._recorder is not None:  # redaction is CPU work: off the serving loop
+            record = _record(job, student, teacher, pair) | {"truncated": truncated}
+            await asyncio.to_thread(self._recorder.write, record)
         if job.noise and (again := await self._ask(job, Target.TEACHER)) is not None:
-            noise = await self._score(teacher, again, job.request_text, {})
+            noise = await self._score(teacher, again[:cut], request, {})
             with contextlib.suppress(StateUnavailable):
                 await self._state.record_noise(
                     job.alias, job.category, job.job_id, noise.divergence
                 )
         self._metrics.completed.labels(job.alias, job.category).inc()
+
+    async def _pair(self, job: ShadowJob) -> tuple[str, str] | None:
+        """(student answer, teacher answer): the served one and the other model's."""
+        chat = job.endpoint == "chat/completions"
+        served = job.served_text
+        if served is None:
+            served = (text_of_sse if job.served_is_sse else text_of_json)(job.served, chat)
+        if served is None:
+            self._metrics.dropped.labels(job.alias, "unscorable").inc()
+            return None
+        if job.served_by is Target.STUDENT:
+            teacher = await self._ask(job, Target.TEACHER)
+            return None if teacher is None else (served, teacher)
+        student = job.student_answer or await self._ask(job, Target.STUDENT)
+        return None if student is None else (student, served)
 
     def _observe(
         self,
@@ -252,6 +290,8 @@ class Shadower:
         if body is None:
             endpoint = job.endpoint
             body = {k: v for k, v in job.body.items() if k not in ("stream", "stream_options")}
+            if "n" in body:
+                body["n"] = 1  # only choice 0 is compared
         else:
             endpoint = "chat/completions"
         request_id = f"{job.request_id}-{purpose}-{target.value}"

@@ -153,6 +153,12 @@ class ShadowConfig(_Strict):
     noise_floor_rate: float = Field(default=0.1, ge=0, le=1)
     judge_rate: float = Field(default=0.0, ge=0, le=1)  # pairs also judged by the teacher
     judge_max_tokens: int = Field(default=8, ge=1, le=256)
+    # Jobs waiting to be shadowed hold at most this many bytes (request plus kept answer);
+    # more are dropped and counted (reason queue_bytes). With Redis: each gateway's buffer.
+    queue_max_bytes: int = Field(default=64 << 20, ge=1 << 20)
+    # Each answer and the request are cut to this many characters before scoring and in
+    # pair records (counted in distillgate_shadow_truncated_total).
+    max_text_chars: int = Field(default=32_000, ge=1000)
     records: PairRecordsConfig = PairRecordsConfig()
 
 
@@ -202,7 +208,10 @@ class StateConfig(_Strict):
     pool_size: int = Field(default=16, ge=2, le=1000)
     timeout_s: float = Field(default=0.5, gt=0, le=30)  # per call, and waiting for a connection
     refresh_s: float = Field(default=0.5, gt=0, le=60)  # how often replicas mirror the state
-    stream_max_len: int = Field(default=100_000, ge=100)  # jobs kept in the stream at most
+    # Jobs kept in the stream at most (done jobs are deleted at once; this caps a backlog).
+    # Size it by bytes: stream_max_len x (mean request + mean answer) must fit in Redis'
+    # maxmemory with room for the windows (README, "Several replicas").
+    stream_max_len: int = Field(default=10_000, ge=100)
     claim_idle_s: float = Field(default=30.0, gt=0)  # a job pending this long is reclaimed
     workers_in_process: bool = True  # the gateway also consumes; false: shadow-worker only
 

@@ -219,6 +219,7 @@ class Proxy:
                     served_is_sse=is_sse,
                     noise=sampled(parsed.raw, live.noise_floor_rate, salt=1),
                     student_answer=served.student_answer,
+                    size=len(parsed.raw),
                 )
             )
 

@@ -52,7 +52,7 @@ class Response:
         self._conn.release()
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: the pool keeps a set of them
 class _Connection(asyncio.Protocol):
     pool: Pool
     transport: asyncio.Transport | None = None
@@ -86,6 +86,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.pool.forget(self)
         if not self.complete:
             self._fail("connection closed by the upstream")
 
@@ -158,6 +159,7 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        self.pool.forget(self)
 
     def _fail(self, reason: str) -> None:
         self.broken = self.broken or reason
@@ -181,6 +183,7 @@ class Pool:
         self._ssl = ssl.create_default_context() if self.https else None
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: deque[_Connection] = deque()
+        self._open: set[_Connection] = set()  # every connection not yet closed
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
 
@@ -227,6 +230,9 @@ class Pool:
                 if reused and not conn.got_bytes and attempt == 0:
                     continue
                 raise
+            except BaseException:  # cancelled (a client went away, a shutdown): not reusable
+                conn.close()
+                raise
             return Response(status, conn.headers, conn, silence_s)
         raise UpstreamFailure(UpstreamErrorType.PROTOCOL, "unreachable")
 
@@ -249,6 +255,7 @@ class Pool:
             raise UpstreamFailure(UpstreamErrorType.CONNECT, "connect timed out") from None
         except OSError as exc:
             raise UpstreamFailure(UpstreamErrorType.CONNECT, f"connect failed: {exc}") from None
+        self._open.add(conn)
         return conn
 
     def _encode(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
@@ -257,11 +264,16 @@ class Pool:
         lines.append(f"content-length: {len(body)}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
+    def forget(self, conn: _Connection) -> None:
+        self._open.discard(conn)
+
     def give_back(self, conn: _Connection, reusable: bool) -> None:
         if reusable:
             self._idle.append(conn)
         self._slots.release()
 
     async def aclose(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
+        """Close every connection, idle or still in use (a shutdown cancels their users)."""
+        self._idle.clear()
+        for conn in list(self._open):
+            conn.close()

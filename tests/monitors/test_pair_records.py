@@ -8,25 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.commands.cli import main
-from monitors.pair_records import PairRecorder, redact
-
-
-@pytest.mark.parametrize(
-    ("text", "want"),
-    [
-        ("mail jane.doe+x@example.co.uk now", "mail [email] now"),
-        ("server 192.168.10.254 is down", "server [ip] is down"),
-        ("v6 2001:db8:85a3:0:0:8a2e:370:7334 here", "v6 [ip] here"),
-        ("card 4111 1111 1111 1111 exp", "card [card] exp"),
-        ("card 4111-1111-1111-1112 fails Luhn", "card 4111-1111-1111-1112 fails Luhn"),
-        ("call +1 (415) 555-0132 today", "call [phone] today"),
-        ("call 020 7946 0958", "call [phone]"),
-        ("the year 2024 and 3.14159 stay", "the year 2024 and 3.14159 stay"),
-        ("version 1.2.3 stays", "version 1.2.3 stays"),
-    ],
-)
-def test_redact(text: str, want: str) -> None:
-    assert redact(text) == want
+from monitors.pair_records import PairRecorder
 
 
 def test_records_are_redacted_and_rotated(tmp_path: Path) -> None:
