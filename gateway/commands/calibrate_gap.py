@@ -77,12 +77,13 @@ def print_report(found: Calibration, path: Path, out: TextIO) -> None:
     print("validity, Spearman(divergence, -grade):", file=out)
     folds = len(fit.fold_spearman)
     print(f"  fitted weights, {folds}-fold grouped CV: {_num(fit.cv_spearman)} ± "
-          f"{_num(fit.cv_spread)} per fold, {_num(found.pooled_spearman)} pooled out of fold "
-          f"(in sample {_num(fit.spearman)})", file=out)  # fmt: skip
-    print(f"  default weights, pooled: {_num(found.default_spearman)}", file=out)
+          f"{_num(fit.cv_spread)} per fold, {_num(found.pooled_spearman)} pooled out of fold",
+          file=out)  # fmt: skip
+    print(f"  fitted weights, in sample: {_num(fit.spearman)}", file=out)
+    print(f"  default weights, pooled:   {_num(found.default_spearman)}", file=out)
     if found.defaults_do_better:
-        print("  note: the default weights order these pairs better than the fitted ones do "
-              "out of fold; keep them, or judge more pairs", file=out)  # fmt: skip
+        print("  note: the default weights order these pairs better than the fitted ones do\n"
+              "  out of fold: keep them, or judge more pairs", file=out)  # fmt: skip
     if found.categories:
         print(f"\n{'category':<14} {'n':>5} {'CV':>6} {'default':>8}", file=out)
         for c in found.categories:
