@@ -46,6 +46,10 @@ class ScoredPair:
     pair: Pair
     scores: PairScores
     illusion: bool
+    discriminated: bool | None = None  # the discriminator told the teacher's answer apart
+    # the scorers with weight 0: not run live and not in the divergence, computed offline so a
+    # reader can see them too (None: does not apply)
+    uncounted: Mapping[str, float | None] = field(default_factory=dict)
 
     def disagreements(self) -> list[tuple[str, float]]:
         """The scorers that disagree (agreement < 0.5), worst first."""
@@ -85,6 +89,8 @@ class CategoryResult:
 class AuditResult:
     settings: AuditSettings
     categories: list[CategoryResult]  # highest gap first
+    pairs: list[ScoredPair]  # every scored pair, in input order
+    counted: list[str]  # the scorers that ran with a weight: the divergence's
     n: int
     divergence: float
     surface: float
@@ -128,10 +134,14 @@ def audit(
     )
     comparison = Comparison(monitor, settings.weights, scorers)
     scored: list[ScoredPair] = []
+    uncounted = {n: s for n, s in scorers.items() if settings.weights.get(n, 0.0) <= 0}
     for p in pairs:
         scores = comparison.score(p.student, p.teacher, p.request)
         compared = comparison.record(ALIAS, p.category, p.student, p.teacher, scores)
-        scored.append(ScoredPair(p, scores, compared.illusion))
+        extra = {n: _clip(s.fn(p.student, p.teacher, p.request)) for n, s in uncounted.items()}
+        scored.append(
+            ScoredPair(p, scores, compared.illusion, compared.sample.discriminated, extra)
+        )
         if p.teacher_again is not None:
             comparison.record_noise(ALIAS, p.category, p.teacher, p.teacher_again, p.request)
     monitor.tick()
@@ -148,6 +158,8 @@ def audit(
     return AuditResult(
         settings=settings,
         categories=results,
+        pairs=scored,
+        counted=[n for n in scorers if n not in uncounted],
         n=len(scored),
         divergence=_mean([s.scores.divergence for s in scored]),
         surface=overall_surface,
@@ -281,6 +293,10 @@ def _category_json(c: CategoryResult) -> dict[str, Any]:
 
 def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def _clip(value: float | None) -> float | None:
+    return None if value is None else min(1.0, max(0.0, value))
 
 
 def _round(value: float | None) -> float | None:

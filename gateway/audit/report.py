@@ -1,6 +1,6 @@
 """Writes an audit's results: report.md, a self-contained report.html (plots as inline
-SVG, no external assets), report.json for machines, proposed-config.yaml, and the two plots
-as SVG files next to the Markdown."""
+SVG, no external assets), report.json for machines, pairs.jsonl (every pair, see
+pair_rows), proposed-config.yaml, and the two plots as SVG files next to the Markdown."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway.audit import pair_rows
 from gateway.audit.plots import COLOURS, gap_plot, surface_judgment_plot
 from monitors.audit import AuditResult, CategoryResult, proposed_config
 
@@ -26,6 +27,7 @@ def write(
     document = {**result.as_json(), "inputs": dict(meta), "proposed_config": snippet}
     files = {
         "report.json": json.dumps(document, indent=2, ensure_ascii=False) + "\n",
+        "pairs.jsonl": pair_rows.jsonl(result),
         "proposed-config.yaml": snippet,
         "gap.svg": gap_svg,
         "surface-vs-judgment.svg": split_svg,

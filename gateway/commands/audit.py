@@ -84,5 +84,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{c.name:<14} {s.n:>4} {cells[0]:>6.3f} {cells[1]:>6.3f} {cells[2]:>6.3f} "
               f"{s.max_gap:>5.2f} {s.surface.value:>7.3f} {judgment:>6.3f} "
               f"{s.illusion.value:>6.3f} {s.advantage.value:>6.3f}  {c.verdict.value}")  # fmt: skip
-    print(f"report: {args.out}/report.md, report.html, report.json, proposed-config.yaml")
+    print(f"report: {args.out}/report.md, report.html, report.json, pairs.jsonl (every pair), "
+          "proposed-config.yaml")  # fmt: skip
     return 0

@@ -19,6 +19,7 @@ COMMANDS = {
     "demo": ("demo", "run"),
     "route-eval": ("route_eval", "run"),
     "calibrate": ("calibrate", "run"),
+    "calibrate-gap": ("calibrate_gap", "run"),
     "export": ("export", "run"),
     "shadow-worker": ("shadow_worker", "run_command"),
     "audit": ("audit", "run"),

@@ -20,7 +20,7 @@ from gateway.audit.run import AuditOptions, run
 from gateway.commands import cli
 from gateway.fake_vllm.script import Behavior, FakeState, ReplayBook, Script
 from gateway.fake_vllm.server import create_fake_app
-from monitors.scorers import score_pair
+from monitors.scorers import DEFAULT_WEIGHTS, SCORERS, score_pair
 from tests.fakes.paths import GATEWAY_DATA
 from tests.fakes.servers import ServerThread
 
@@ -110,6 +110,51 @@ def test_report_numbers_match_an_independent_computation(excerpt: Path, tmp_path
         assert got["verdict"] == want
         worst = got["worst_pairs"]
         assert len(worst) == 3 and worst[0]["divergence"] == pytest.approx(max(div), abs=1e-4)
+
+
+def test_pairs_jsonl_has_every_scored_pair_and_agrees_with_the_report(
+    excerpt: Path, tmp_path: Path
+) -> None:
+    run(options(excerpt, tmp_path, answers=recorded(excerpt)), {}, io.StringIO())
+    report = json.loads((tmp_path / "report.json").read_text())
+    rows = [json.loads(line) for line in (tmp_path / "pairs.jsonl").read_text().splitlines()]
+    assert len(rows) == report["pairs"] == 2 * PER_CATEGORY * len(CATEGORIES)
+    assert len({(r["id"], r["turn"]) for r in rows}) == len(rows)
+    counted = {n for n in SCORERS if DEFAULT_WEIGHTS[n] > 0}
+    for r in rows:
+        assert set(r) == {
+            "id", "turn", "category", "divergence", "surface", "judgment", "illusion",
+            "discriminated", "agreements", "not_counted", "request", "student", "teacher",
+        }  # fmt: skip
+        assert set(r["agreements"]) == counted and set(r["not_counted"]) == set(SCORERS) - counted
+        want = score_pair(r["student"], r["teacher"], r["request"])
+        assert r["divergence"] == pytest.approx(want.divergence, abs=1e-4)
+        assert r["agreements"] == {
+            n: pytest.approx(want.scores[n], abs=1e-4) if n in want.scores else None
+            for n in counted
+        }
+        conclusion = SCORERS["conclusion"].fn(r["student"], r["teacher"], r["request"])
+        assert r["not_counted"]["conclusion"] == (
+            None if conclusion is None else pytest.approx(conclusion, abs=1e-4)
+        )
+    assert any(v is None for r in rows for v in r["agreements"].values())  # e.g. final_answer
+    for category, got in report["categories"].items():
+        mine = [r for r in rows if r["category"] == category]
+        assert len(mine) == got["n"]
+        div = [r["divergence"] for r in mine]
+        assert statistics.mean(div) == pytest.approx(got["gap"], abs=1e-3)  # no noise floor
+        assert statistics.mean(r["surface"] for r in mine) == pytest.approx(
+            got["surface_similarity"], abs=1e-3
+        )
+        judged = [r["judgment"] for r in mine if r["judgment"] is not None]
+        assert len(judged) == got["judged"]
+        assert statistics.mean(judged) == pytest.approx(got["judgment_agreement"], abs=1e-3)
+        assert sum(r["illusion"] for r in mine) / len(mine) == pytest.approx(
+            got["illusion_rate"], abs=1e-4
+        )
+        told = [r["discriminated"] for r in mine]
+        assert got["advantage"] == pytest.approx(2 * sum(told) / len(told) - 1, abs=1e-4)
+        assert max(div) == got["worst_pairs"][0]["divergence"]
 
 
 def test_the_summary_says_the_illusion_first(excerpt: Path, tmp_path: Path) -> None:
