@@ -10,9 +10,8 @@ line, `line` being that line's 1-based number.
 
 A provenance row marks a teacher answer gathered by shadowing (`served_by: student`: the
 user saw the student's answer, never this one) with `teacher_answer: "shadow"`, and one the
-user was served with `teacher_answer: "served"`. Fields a pair record does not carry (older
-records; `reason` and `config_sha256` until the shadow worker records them) are null and
-listed in `missing`.
+user was served with `teacher_answer: "served"`. Fields a pair record does not carry (records
+written before they were added) are null and listed in `missing`.
 """
 
 from __future__ import annotations
@@ -26,9 +25,10 @@ from typing import Any
 SERVED_BY = ("student", "teacher")
 # copied from the record as they are (null where it lacks them)
 COPIED = (
-    "request_id", "time", "model", "category", "endpoint", "served_by", "reason",
-    "config_sha256", "divergence", "surface", "judgment", "judgment_flip", "illusion",
-    "discriminator_correct", "scores", "student_answer",
+    "request_id", "job_id", "time", "model", "category", "endpoint", "served_by", "reason",
+    "escalated", "config_sha256", "student_model", "teacher_model", "divergence", "surface",
+    "judgment", "judgment_flip", "illusion", "discriminator_correct", "scores", "truncated",
+    "student_answer",
 )  # fmt: skip
 
 

@@ -36,7 +36,9 @@ def encode(job: ShadowJob) -> dict[str, bytes]:
         "category": job.category, "served_by": job.served_by.value, "endpoint": job.endpoint,
         "body": job.body, "request_text": job.request_text, "served_is_sse": job.served_is_sse,
         "noise": job.noise, "student_answer": job.student_answer, "size": job.size,
-        "served_text": job.served_text, "truncated": job.truncated,
+        "served_text": job.served_text, "truncated": job.truncated, "reason": job.reason,
+        "config_sha256": job.config_sha256, "student_model": job.student_model,
+        "teacher_model": job.teacher_model,
     }  # fmt: skip
     return {"job": orjson.dumps(head), "served": job.served}
 
@@ -50,7 +52,9 @@ def decode(fields: Mapping[bytes, bytes]) -> ShadowJob:
         served_is_sse=head["served_is_sse"], noise=head["noise"],
         student_answer=head["student_answer"], job_id=head["job_id"],
         size=head.get("size", 0), served_text=head.get("served_text"),
-        truncated=head.get("truncated", False),
+        truncated=head.get("truncated", False), reason=head.get("reason"),
+        config_sha256=head.get("config_sha256"), student_model=head.get("student_model"),
+        teacher_model=head.get("teacher_model"),
     )  # fmt: skip
 
 

@@ -67,6 +67,11 @@ class ShadowJob:
     size: int = 0  # bytes of the client's request, as received (the queue's byte budget)
     served_text: str | None = None  # set instead of `served` when that was too large to keep
     truncated: bool = False  # some text was cut before scoring
+    # provenance, for pair records and exports
+    reason: str | None = None  # why the served model served (router.types.Reason)
+    config_sha256: str | None = None  # the gateway's config when it served
+    student_model: str | None = None  # the upstreams' own model names
+    teacher_model: str | None = None
 
     def held_bytes(self) -> int:
         """What the job holds, about: the request, the answer(s) kept for scoring."""
@@ -311,9 +316,15 @@ def _record(job: ShadowJob, student: str, teacher: str, pair: Compared) -> dict[
     return {
         "time": time.time(),
         "request_id": job.request_id,
+        "job_id": job.job_id,
         "model": job.alias,
         "category": job.category,
         "served_by": job.served_by.value,
+        "reason": job.reason,
+        "escalated": job.student_answer is not None,
+        "config_sha256": job.config_sha256,
+        "student_model": job.student_model,
+        "teacher_model": job.teacher_model,
         "endpoint": job.endpoint,
         "request": request,
         "student_answer": student,

@@ -116,7 +116,7 @@ class Proxy:
             return self._exhausted(call, served)
         on_served = None
         if decision.shadow and self._shadow is not None:
-            on_served = self._shadow_offer(call, decision, parsed, text, live, served)
+            on_served = self._shadow_offer(call, decision, parsed, text, live, pair, served)
         return self._respond(served, call, decision.category, live.limits.capture_bytes, on_served)
 
     async def _try(
@@ -198,6 +198,7 @@ class Proxy:
         parsed: ParsedRequest,
         text: str,
         live: LiveConfig,
+        pair: AliasUpstreams,
         served: Served,
     ) -> OnServed | None:
         """What to do once the answer is served: offer the pair's other half to the shadow queue."""
@@ -220,6 +221,10 @@ class Proxy:
                     noise=sampled(parsed.raw, live.noise_floor_rate, salt=1),
                     student_answer=served.student_answer,
                     size=len(parsed.raw),
+                    reason=served.attempt.reason.value,
+                    config_sha256=live.digest,
+                    student_model=pair.student.model,
+                    teacher_model=pair.teacher.model,
                 )
             )
 

@@ -43,7 +43,8 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> Path:
         served = student if served_by is Target.STUDENT else teacher
         body = {"model": "assistant", "messages": [{"role": "user", "content": "Legs?"}]}
         asyncio.run(shadower.process(job(served_by, served, request_id=request_id,
-                                         category=category, body=body)))  # fmt: skip
+                                         category=category, body=body, reason="policy",
+                                         config_sha256="c0ffee")))  # fmt: skip
     assert len(path.read_text().splitlines()) == len(PAIRS)
     return path
 
@@ -69,8 +70,9 @@ def test_every_training_line_has_its_provenance(
         for key in ("request_id", "served_by", "category", "divergence", "scores", "judgment"):
             assert where[key] == source[key]
         assert where["divergence"] >= 0.3 and where["scores"]["final_answer"] == 0.0
-        assert where["reason"] is None and where["config_sha256"] is None  # not recorded yet
-        assert {"reason", "config_sha256"} <= set(where["missing"])
+        assert (where["reason"], where["config_sha256"]) == ("policy", "c0ffee")
+        assert where["escalated"] is False and where["job_id"] == source["job_id"]
+        assert {"reason", "config_sha256"}.isdisjoint(where["missing"])
     marks = {w["request_id"]: (w["served_by"], w["shadowed"], w["teacher_answer"])
              for w in provenance}  # fmt: skip
     assert marks == {
