@@ -37,7 +37,7 @@ from monitors.lifecycle import Background
 from monitors.metrics import GapCollector, ShadowMetrics, StateMetrics
 from monitors.pair_records import PairRecorder
 from monitors.shadow import Shadower, ShadowQueue, ShadowSettings
-from monitors.state import MemoryState, RedisState, StateStore, client_from
+from monitors.state import MemoryState, RedisState, StateStore, client_from, refresh_forever
 
 MAX_SAMPLES = 10_000  # per gap window
 MEMORY_TICK_S = 5.0  # in-process state: how often breakers see time expire old pairs
@@ -100,7 +100,7 @@ async def build_services(
         stack.push_async_callback(background.aclose)
         await state.refresh()  # a restarted replica starts from the shared state
         every = settings.state.refresh_s if client is not None else MEMORY_TICK_S
-        background.spawn(_refresh_forever(state, every), "state-refresh")
+        background.spawn(refresh_forever(state, every, state_metrics), "state-refresh")
         shadow = None
         if settings.shadow.enabled or role is Role.WORKER:
 
@@ -234,12 +234,6 @@ def _recorder(settings: Settings, base_dir: Path) -> PairRecorder | None:
     path = Path(records.path)
     path = path if path.is_absolute() else base_dir / path
     return PairRecorder(path, records.max_bytes, records.backups)
-
-
-async def _refresh_forever(state: StateStore, every_s: float) -> None:
-    while True:
-        await asyncio.sleep(every_s)
-        await state.refresh()
 
 
 async def _close_upstreams(live: LiveConfigHolder) -> None:

@@ -31,6 +31,25 @@ class StateMetrics:
         )
         for operation in ("record", "refresh", "enqueue", "consume"):
             self.errors.labels(operation)  # exported at 0 from the start: rate() works at once
+        self.bad_entries = Counter(
+            "distillgate_state_bad_entries",
+            "Entries in the shared state that could not be read and were skipped, by kind: "
+            "window (a name without the separator), breaker (an unknown state), sample.",
+            ["kind"],
+            registry=registry,
+        )
+        for kind in ("window", "breaker", "sample"):
+            self.bad_entries.labels(kind)
+        self.redis_used = Gauge(
+            "distillgate_state_redis_used_memory_bytes",
+            "Redis used_memory, read every refresh_s * 20 (the shadow stream and the windows).",
+            registry=registry,
+        )
+        self.redis_max = Gauge(
+            "distillgate_state_redis_maxmemory_bytes",
+            "Redis maxmemory (0: no limit set); alert before used memory reaches it.",
+            registry=registry,
+        )
 
 
 class ShadowMetrics:

@@ -18,6 +18,7 @@ Redis down or slow: the last mirrored state stays in use, writes fail and are co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -107,6 +108,7 @@ redis.call('SET', KEYS[5], ARGV[7], 'NX')
 return 1
 """
 OVERLAP_S = 10.0  # how late (by its stamp) a member may reach Redis and still be mirrored
+MEMORY_EVERY = 20  # refreshes between two reads of Redis' memory use
 
 
 @dataclass
@@ -161,6 +163,8 @@ class RedisState:
         self._epoch: bytes | None = None
         self._ok = True
         self._error = ""
+        self._skipped: set[str] = set()  # window names that cannot be read, reported once
+        self._refreshes = 0
         metrics.up.set(1)
 
     def _key(self, *parts: str) -> str:
@@ -229,12 +233,29 @@ class RedisState:
             self._epoch = epoch
             self._versions.clear()
             self._pulled.clear()
-        windows = sorted(m.decode() for m in members)
-        states = {k.decode(): v.decode() for k, v in breakers.items()}
+        windows = []
+        for member in sorted(m.decode(errors="replace") for m in members):
+            if SEP in member:
+                windows.append(member)
+            elif member not in self._skipped:  # counted once, not at every refresh
+                self._skipped.add(member)
+                self._bad("window", member)
+        states = {
+            k.decode(errors="replace"): v.decode(errors="replace") for k, v in breakers.items()
+        }
         changed = [w for w in windows if versions.get(w.encode()) != self._versions.get(w)]
         if changed:
             await self._pull(changed, versions)
         await self._move_breakers(windows, states)
+        if self._refreshes % MEMORY_EVERY == 0:
+            await self._read_memory()
+        self._refreshes += 1
+
+    async def _read_memory(self) -> None:
+        """Redis' used and maximum memory, for the alert that fires before it is full."""
+        info: Any = await self._r.info("memory")
+        self._metrics.redis_used.set(float(info.get("used_memory", 0)))
+        self._metrics.redis_max.set(float(info.get("maxmemory", 0)))
 
     async def _pull(self, windows: list[str], versions: dict[bytes, bytes]) -> None:
         """Mirror these windows: whole the first time, then only what is new since."""
@@ -248,13 +269,12 @@ class RedisState:
             rows = iter(await pipe.execute())
         for w in windows:
             whole = (w, "pairs") not in self._pulled
-            pairs = self._pulled.setdefault((w, "pairs"), _Pulled()).take(_decode(next(rows)))
-            noise = self._pulled.setdefault((w, "noise"), _Pulled()).take(_decode(next(rows)))
+            pairs = self._pulled.setdefault((w, "pairs"), _Pulled()).take(self._rows(next(rows)))
+            noise = self._pulled.setdefault((w, "noise"), _Pulled()).take(self._rows(next(rows)))
             alias, category = _window_key(w)
             self._monitor.mirror(
-                alias, category, [_sample(r) for r in pairs],
-                [(float(r["at"]), float(r["d"])) for r in noise], whole=whole,
-            )  # fmt: skip
+                alias, category, self._samples(pairs), self._noise(noise), whole=whole
+            )
             self._versions[w] = versions.get(w.encode(), b"")
 
     async def _move_breakers(self, windows: list[str], states: dict[str, str]) -> None:
@@ -263,7 +283,10 @@ class RedisState:
         keys = {w: _window_key(w) for w in windows}
         for w, (alias, category) in keys.items():
             if w in states:
-                self._monitor.replace_breaker(alias, category, BreakerState(states[w]))
+                try:
+                    self._monitor.replace_breaker(alias, category, BreakerState(states[w]))
+                except ValueError:
+                    self._bad("breaker", w)
         now = self._monitor.tick(list(keys.values()))
         for w, key in keys.items():
             if now[key].value != states.get(w):
@@ -271,7 +294,43 @@ class RedisState:
         if moved:
             await self._r.hset(self._key("breakers"), mapping=moved)
             for w, state in moved.items():
-                log.info("breaker %s/%s -> %s", *w.split(SEP, 1), state)
+                log.info("breaker %s/%s -> %s", *_window_key(w), state)
+
+    def _rows(self, members: list[bytes]) -> list[dict[str, Any]]:
+        """Decoded members that have an id and a time; the rest skipped and counted."""
+        rows = []
+        for member in members:
+            try:
+                row = orjson.loads(member)
+                float(row["at"])
+                str(row["id"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                self._bad("sample", member[:80])
+                continue
+            rows.append(row)
+        return rows
+
+    def _samples(self, rows: list[dict[str, Any]]) -> list[PairSample]:
+        out = []
+        for row in rows:
+            try:
+                out.append(_sample(row))
+            except (KeyError, TypeError, ValueError):
+                self._bad("sample", row)
+        return out
+
+    def _noise(self, rows: list[dict[str, Any]]) -> list[tuple[float, float]]:
+        out = []
+        for row in rows:
+            try:
+                out.append((float(row["at"]), float(row["d"])))
+            except (KeyError, TypeError, ValueError):
+                self._bad("sample", row)
+        return out
+
+    def _bad(self, kind: str, what: object) -> None:
+        self._metrics.bad_entries.labels(kind).inc()
+        log.warning("shared state: an unreadable %s entry was skipped: %.120r", kind, what)
 
     def healthy(self) -> bool:
         return self._ok
@@ -303,16 +362,23 @@ def _window_key(window: str) -> tuple[str, str]:
     return alias, category
 
 
-def _decode(members: list[bytes]) -> list[dict[str, Any]]:
-    return [orjson.loads(m) for m in members]
-
-
 def _sample(row: dict[str, Any]) -> PairSample:
     x = row.get("x")
     return PairSample(
         float(row["at"]), float(row["d"]), float(row["s"]), bool(row["i"]), bool(row["f"]),
         None if x is None else bool(x),
     )  # fmt: skip
+
+
+async def refresh_forever(state: StateStore, every_s: float, metrics: StateMetrics) -> None:
+    """Refresh every `every_s`; whatever one refresh raises, the next one still runs."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await state.refresh()
+        except Exception:
+            metrics.errors.labels("refresh").inc()
+            log.exception("state refresh failed; the next one runs in %.1f s", every_s)
 
 
 def client_from(url: str, pool_size: int, timeout_s: float) -> aioredis.Redis:

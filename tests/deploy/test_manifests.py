@@ -84,9 +84,10 @@ def test_configmap_carries_the_deploy_config_and_it_is_valid() -> None:
             e["name"]: e.get("value")
             for e in pod["spec"]["template"]["spec"]["containers"][0]["env"]
         }
+        env["REDIS_URL"] = (env["REDIS_URL"] or "").replace("$(REDIS_PASSWORD)", "pw")
         shared = parse(text.encode(), {k: v for k, v in env.items() if v}, name)
         assert shared.settings.state.backend == "redis"
-        assert shared.settings.state.url == "redis://distillgate-redis:6379/0"
+        assert shared.settings.state.url == "redis://:pw@distillgate-redis:6379/0"
     redis_service = next(d for d in docs(DEPLOY / "k8s" / "redis.yaml") if d["kind"] == "Service")
     assert redis_service["metadata"]["name"] == "distillgate-redis"
     deployment = next(d for d in docs(DEPLOY / "k8s" / "gateway.yaml") if d["kind"] == "Deployment")
@@ -127,3 +128,25 @@ def test_the_gpu_run_config_is_valid() -> None:
     assert full.settings.routing.categories["code"].shadow_rate == 1.0
     assert full.settings.routing.categories["code"].min_mean_logprob == -5
     assert full.settings.routing.escalation.commit_tokens == 4
+
+
+def test_redis_has_a_password_and_admits_only_distillgate_pods() -> None:
+    redis = docs(DEPLOY / "k8s" / "redis.yaml")
+    deployment = next(d for d in redis if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    secret = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert secret["REDIS_PASSWORD"] == {"name": "distillgate-secrets", "key": "redis-password"}
+    policy = next(d for d in redis if d["kind"] == "NetworkPolicy")
+    assert policy["spec"]["podSelector"] == deployment["spec"]["selector"]
+    allowed = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][0]
+    clients = {
+        next(d for d in docs(DEPLOY / "k8s" / name) if d["kind"] == "Deployment")["spec"][
+            "template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+        for name in ("gateway.yaml", "shadow-worker.yaml")
+    }  # fmt: skip
+    assert set(allowed["values"]) == clients
+    example = docs(DEPLOY / "k8s" / "secret.example.yaml")[0]
+    assert "redis-password" in example["stringData"]
