@@ -77,6 +77,9 @@ async def run_gateway(
         )  # fmt: skip
         if not auth.enabled:
             log.warning("DISTILLGATE_API_KEYS is not set: any client can use this gateway")
+        if not config.sampling_secret and config.settings.shadow.enabled:
+            log.warning("%s is not set: clients can compute which requests are shadowed",
+                        config.settings.shadow.sampling_secret_env)  # fmt: skip
         watchers = Background()
         _watch_config(watchers, reloader, config)
         log.info("distillgate ready: models=%s config=%s", list(config.settings.models),

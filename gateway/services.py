@@ -30,6 +30,7 @@ from gateway.config.settings import Settings
 from gateway.upstream.aliases import AliasUpstreams, upstreams_of
 from gateway.upstream.shadow_client import ShadowClient
 from monitors import judge, semantic
+from monitors.budget import Limits, RedisBudget
 from monitors.comparison import Comparison
 from monitors.gap import GapMonitor
 from monitors.job_stream import StreamConsumer, StreamProducer
@@ -107,7 +108,7 @@ async def build_services(
             def aliases() -> Mapping[str, AliasUpstreams]:
                 return live.current.aliases  # read per call: a reload may swap them
 
-            shadower = _shadower(config, aliases, monitor, shadow_metrics, clocks, state)
+            shadower = _shadower(config, aliases, monitor, shadow_metrics, clocks, state, client)
             shadow = _queue(settings, role, client, shadower, shadow_metrics, state_metrics)
             if shadow is not None:
                 shadow.start()
@@ -163,8 +164,12 @@ def _shadower(
     metrics: ShadowMetrics,
     clocks: Clocks,
     state: StateStore,
+    client: aioredis.Redis | None,
 ) -> Shadower:
     s = config.settings
+    limits = Limits(s.shadow.max_teacher_rps, s.shadow.max_teacher_tokens_per_min)
+    # with Redis, every replica and worker draws from one teacher budget
+    budget = RedisBudget(client, s.state.key_prefix, limits) if client is not None else None
     return Shadower(
         ShadowClient(aliases),
         Comparison(monitor, s.monitor.weights, semantic.scorers(s.monitor.semantic)),
@@ -178,10 +183,12 @@ def _shadower(
             judge_max_tokens=s.shadow.judge_max_tokens,
             max_queue_bytes=s.shadow.queue_max_bytes,
             max_text_chars=s.shadow.max_text_chars,
+            sampling_secret=config.sampling_secret,
         ),
         clocks.monotonic,
         _recorder(s, config.base_dir),
         state,
+        budget,
     )
 
 

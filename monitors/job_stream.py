@@ -147,7 +147,7 @@ class StreamConsumer:
         claim_idle_s: float,
         state_metrics: StateMetrics,
         block_ms: int = 1000,
-        count: int = 8,
+        count: int = 1,  # claim only what this worker works on now: the rest stays for others
     ) -> None:
         self._r = client
         self._stream, self._group, self._consumer = stream, group, consumer

@@ -16,9 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+import orjson
+from redis.exceptions import RedisError
+
 from monitors import judge
 from monitors.answers import text_of_json, text_of_sse
-from monitors.budget import TokenBucket
+from monitors.budget import Budget, Limits, LocalBudget
 from monitors.comparison import Compared, Comparison
 from monitors.lifecycle import cancel_all
 from monitors.metrics import ShadowMetrics
@@ -109,8 +112,10 @@ class ShadowSettings:
     max_teacher_tokens_per_min: float = 200_000.0
     judge_rate: float = 0.0  # share of pairs the teacher also judges (sampled by request text)
     judge_max_tokens: int = 8
+    default_answer_tokens: int = 1024  # reserved for an answer whose request sets no max_tokens
     max_queue_bytes: int = 64 << 20  # jobs waiting hold at most this much, about
     max_text_chars: int = 32_000  # of each answer and the request, for scoring and records
+    sampling_secret: bytes = b""  # keys the draw of which pairs the teacher also judges
 
 
 class Shadower:
@@ -123,6 +128,7 @@ class Shadower:
         clock: Callable[[], float],
         recorder: PairRecorder | None = None,
         state: StateStore | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self._recorder = recorder
         self._comparison = comparison
@@ -133,11 +139,9 @@ class Shadower:
         self._queue: asyncio.Queue[ShadowJob] = asyncio.Queue(settings.queue_size)
         self._bytes = 0  # held by the jobs in the queue
         self._tasks: list[asyncio.Task[None]] = []
-        self._requests = TokenBucket(
-            settings.max_teacher_rps, max(1.0, settings.max_teacher_rps), clock
+        self._budget = budget or LocalBudget(
+            Limits(settings.max_teacher_rps, settings.max_teacher_tokens_per_min), clock
         )
-        per_second = settings.max_teacher_tokens_per_min / 60
-        self._tokens = TokenBucket(per_second, settings.max_teacher_tokens_per_min, clock)
 
     def depth(self) -> int:
         return self._queue.qsize()
@@ -196,7 +200,7 @@ class Shadower:
         if truncated:
             self._metrics.truncated.labels(job.alias, job.category).inc()
         given = {}
-        if sampled(request.encode(), self._settings.judge_rate, salt=2):
+        if sampled(request.encode(), self._settings.judge_rate, 2, self._settings.sampling_secret):
             agreement = await self._judge(job, student, teacher)
             if agreement is not None:
                 given["llm_judge"] = agreement
@@ -286,12 +290,10 @@ class Shadower:
         body: Mapping[str, Any] | None = None,
         purpose: str = "shadow",
     ) -> str | None:
-        """Ask `target` the job's request (or `body`, on chat/completions); None if not answered."""
-        if target is Target.TEACHER:
-            if not self._tokens.available() or not self._requests.take():
-                self._metrics.dropped.labels(job.alias, "budget").inc()
-                return None
-            self._metrics.teacher_spent.labels("requests").inc()
+        """Ask `target` the job's request (or `body`, on chat/completions); None if not answered.
+
+        The teacher's share is reserved first (its worst case: the prompt and `max_tokens`
+        of answer) and settled after, so the budget holds even for one huge request."""
         if body is None:
             endpoint = job.endpoint
             body = {k: v for k, v in job.body.items() if k not in ("stream", "stream_options")}
@@ -299,15 +301,44 @@ class Shadower:
                 body["n"] = 1  # only choice 0 is compared
         else:
             endpoint = "chat/completions"
+        reserved = 0.0
+        if target is Target.TEACHER:
+            reserved = reservation(body, self._settings.default_answer_tokens)
+            if not await self._reserve(job, reserved):
+                return None
         request_id = f"{job.request_id}-{purpose}-{target.value}"
         done = await self._models.complete(job.alias, target, endpoint, body, request_id)
+        if target is Target.TEACHER:
+            used = done.tokens if done is not None else 0
+            with contextlib.suppress(RedisError, OSError):  # the reservation stays spent
+                await self._budget.settle(reserved, used)
+            self._metrics.teacher_spent.labels("tokens").inc(used)
         if done is None:
             self._metrics.dropped.labels(job.alias, "upstream_error").inc()
             return None
-        if target is Target.TEACHER:
-            self._tokens.charge(done.tokens)
-            self._metrics.teacher_spent.labels("tokens").inc(done.tokens)
         return done.text
+
+    async def _reserve(self, job: ShadowJob, tokens: float) -> bool:
+        try:
+            granted = await self._budget.reserve(tokens)
+        except (RedisError, OSError):
+            self._metrics.dropped.labels(job.alias, "state_unavailable").inc()
+            return False
+        if not granted:
+            self._metrics.dropped.labels(job.alias, "budget").inc()
+            return False
+        self._metrics.teacher_spent.labels("requests").inc()
+        return True
+
+
+def reservation(body: Mapping[str, Any], default_answer_tokens: int) -> float:
+    """A call's worst case in tokens: the prompt (about 4 bytes a token) and the answer's
+    `max_tokens` (or `max_completion_tokens`, else the default) times `n`."""
+    prompt = body.get("messages", body.get("prompt", ""))
+    answer = body.get("max_completion_tokens") or body.get("max_tokens")
+    answer = answer if isinstance(answer, int) and answer > 0 else default_answer_tokens
+    n = body.get("n")
+    return len(orjson.dumps(prompt)) / 4 + answer * (n if isinstance(n, int) and n > 0 else 1)
 
 
 def _record(job: ShadowJob, student: str, teacher: str, pair: Compared) -> dict[str, Any]:

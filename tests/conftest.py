@@ -53,10 +53,10 @@ def make_stack(router_parts: RouterParts) -> Iterator[StackFactory]:
         )
         yaml_text += extra_yaml
         if config_path is None:
-            loaded = parse(yaml_text.encode(), {}, "<test>")
+            loaded = parse(yaml_text.encode(), environ or {}, "<test>")
         else:
             config_path.write_text(yaml_text)
-            loaded = load(config_path, {})
+            loaded = load(config_path, environ or {})
         registry = CollectorRegistry()
         parts = None if "routing:" in extra_yaml else router_parts
         app = create_app(

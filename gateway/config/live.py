@@ -33,6 +33,7 @@ class LiveConfig:
     classifier: Classifier
     limits: Limits
     noise_floor_rate: float
+    sampling_secret: bytes
 
     @classmethod
     def first(
@@ -42,7 +43,7 @@ class LiveConfig:
         settings = config.settings
         return cls(
             settings, config.digest, aliases, router.policy, router.classifier,
-            cls.limits_of(settings), settings.shadow.noise_floor_rate,
+            cls.limits_of(settings), settings.shadow.noise_floor_rate, config.sampling_secret,
         )  # fmt: skip
 
     @staticmethod

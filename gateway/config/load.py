@@ -3,6 +3,7 @@ validation with every problem reported at once, upstream keys from the environme
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class LoadedConfig:
     digest: str  # sha256 of the file's bytes, for logs and the config info metric
     base_dir: Path = Path()  # relative paths in the file (examples_file) start here
     path: Path | None = None  # the file it came from, for reloads
+    sampling_secret: bytes = b""  # keys shadow sampling (shadow.sampling_secret_env)
 
 
 def load(path: str | Path, environ: Mapping[str, str]) -> LoadedConfig:
@@ -47,7 +49,7 @@ def load(path: str | Path, environ: Mapping[str, str]) -> LoadedConfig:
         raise ConfigError(source, [f"<file>: {exc}"]) from None
     loaded = parse(raw, environ, source)
     check_files(loaded.settings, path.parent, source)
-    return LoadedConfig(loaded.settings, loaded.api_keys, loaded.digest, path.parent, path)
+    return dataclasses.replace(loaded, base_dir=path.parent, path=path)
 
 
 def parse(
@@ -88,7 +90,10 @@ def parse(
             problems.append(f"{where}: {err['msg']}")
     if problems:
         raise ConfigError(source, problems)
-    return LoadedConfig(settings, keys, hashlib.sha256(raw).hexdigest())
+    secret = environ.get(settings.shadow.sampling_secret_env, "") if expand else ""
+    return LoadedConfig(
+        settings, keys, hashlib.sha256(raw).hexdigest(), sampling_secret=secret.encode()
+    )
 
 
 def check_files(settings: Settings, base_dir: Path, source: str) -> None:

@@ -103,6 +103,7 @@ class Reloader:
                 classifier,
                 LiveConfig.limits_of(loaded.settings),
                 loaded.settings.shadow.noise_floor_rate,
+                loaded.sampling_secret,
             )
             self.holder.swap(new)
             self.monitor.set_thresholds(

@@ -159,6 +159,9 @@ class ShadowConfig(_Strict):
     # Each answer and the request are cut to this many characters before scoring and in
     # pair records (counted in distillgate_shadow_truncated_total).
     max_text_chars: int = Field(default=32_000, ge=1000)
+    # The environment variable holding the secret that keys shadow sampling (the same on
+    # every replica): without it a client can compute which of its requests are shadowed.
+    sampling_secret_env: str = "DISTILLGATE_SAMPLING_SECRET"
     records: PairRecordsConfig = PairRecordsConfig()
 
 

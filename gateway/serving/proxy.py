@@ -101,7 +101,8 @@ class Proxy:
         if self._recent is not None and enabled:
             self._recent.add(call.alias, text, classification)
         breakers = self._breakers(call.alias)
-        decision = decide(classification, live.policy, breakers, forced, fraction(parsed.raw))
+        draw = fraction(parsed.raw, secret=live.sampling_secret)
+        decision = decide(classification, live.policy, breakers, forced, draw)
         self._acct.decided(call, decision)
         check = Check.plan(decision.escalation, parsed, live.limits.commit_tokens)
         body = check.student_body(parsed.body) if check else parsed.body
@@ -218,7 +219,7 @@ class Proxy:
                     request_text=text,
                     served=answer,
                     served_is_sse=is_sse,
-                    noise=sampled(parsed.raw, live.noise_floor_rate, salt=1),
+                    noise=sampled(parsed.raw, live.noise_floor_rate, 1, live.sampling_secret),
                     student_answer=served.student_answer,
                     size=len(parsed.raw),
                     reason=served.attempt.reason.value,

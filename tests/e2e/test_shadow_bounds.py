@@ -7,9 +7,11 @@ import json
 import time
 from pathlib import Path
 
+import httpx
 import openai
 
 from gateway.fake_vllm.script import Behavior
+from router.sampling import sampled
 from tests.fakes.stack import StackFactory
 from tests.gateway.upstream.test_client import rss_mib
 
@@ -78,3 +80,33 @@ def test_a_gateway_writing_pair_records_keeps_serving_during_a_huge_sampled_pair
     assert stack.wait_for(lambda: records.exists() and bool(huge_pair()), timeout=30)
     row = huge_pair()[0]
     assert row["truncated"] is True and len(str(row["student_answer"])) == 32_000
+
+
+def test_shadow_sampling_is_keyed_by_the_deployments_secret(make_stack: StackFactory) -> None:
+    """Which requests are shadowed follows the keyed draw; without the secret a client's
+    own computation of the draw is a coin toss."""
+    stack = make_stack(
+        extra_yaml=(
+            "shadow: {enabled: true, max_teacher_rps: 1000, noise_floor_rate: 0}\n"
+            "routing: {replace_defaults: true,\n"
+            "          categories: {general: {risk: low, route: student, shadow_rate: 0.5}}}\n"
+        ),
+        environ={"DISTILLGATE_SAMPLING_SECRET": "deployment-secret"},
+    )
+    bodies = [
+        json.dumps({"model": "assistant", "messages": [{"role": "user", "content": f"q{i}"}]})
+        for i in range(60)
+    ]
+    for body in bodies:
+        response = httpx.post(stack.url + "/v1/chat/completions", content=body, timeout=10)
+        assert response.status_code == 200
+    keyed = sum(sampled(b.encode(), 0.5, secret=b"deployment-secret") for b in bodies)
+    plain = [sampled(b.encode(), 0.5) for b in bodies]
+    assert plain != [sampled(b.encode(), 0.5, secret=b"deployment-secret") for b in bodies]
+
+    def offered() -> float:
+        return stack.metric(
+            "distillgate_shadow_offered_total", model="assistant", category="general"
+        )
+
+    assert stack.wait_for(lambda: offered() == keyed), (offered(), keyed, sum(plain))

@@ -22,13 +22,14 @@ class Models:
     def __init__(self, answers: Mapping[Target, str | None]) -> None:
         self.answers = dict(answers)
         self.calls: list[tuple[Target, dict[str, Any]]] = []
+        self.tokens = 10  # what each answer reports as used
 
     async def complete(
         self, alias: str, target: Target, endpoint: str, body: Mapping[str, Any], request_id: str
     ) -> Completion | None:
         self.calls.append((target, dict(body)))
         text = self.answers[target]
-        return None if text is None else Completion(text, 10)
+        return None if text is None else Completion(text, self.tokens)
 
 
 def served_json(text: str) -> bytes:

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from monitors.budget import Limits, RedisBudget
 from monitors.job_stream import StreamConsumer, StreamProducer
 from monitors.metrics import ShadowMetrics
 from monitors.pair_records import PairRecorder
@@ -91,3 +92,57 @@ def test_the_stream_keeps_only_jobs_not_yet_done(redis_server: RedisServer) -> N
         await r.client.aclose()
 
     run(steps)
+
+
+def test_replicas_on_one_redis_share_one_teacher_budget(redis_server: RedisServer) -> None:
+    """Two shadow processes at `max_teacher_rps` 0.01 (a burst of one call) make one
+    teacher call between them, not one each."""
+    clock = Clock(1_000_000.0)
+
+    async def steps() -> int:
+        r = Replica(redis_server.url, clock)
+        models = Models({Target.TEACHER: "24", Target.STUDENT: None})
+        limits = Limits(requests_per_s=0.01, tokens_per_min=200_000)
+        try:
+            for _ in range(2):  # two replicas, each with its own Shadower
+                shadower, _, _ = make(models, max_teacher_rps=0.01)
+                shadower._budget = RedisBudget(r.client, "t", limits)  # as services wires it
+                for _ in range(2):
+                    await shadower.process(job(Target.STUDENT, "18"))
+        finally:
+            await r.client.aclose()
+        return len(models.calls)
+
+    assert asyncio.run(steps()) == 1
+
+
+def test_a_worker_claims_only_the_job_it_works_on(redis_server: RedisServer) -> None:
+    """A worker that read 8 jobs and worked them one by one let the last ones pass
+    claim_idle_s, to be reclaimed and sent to the teacher twice."""
+    clock = Clock(1_000_000.0)
+
+    async def steps() -> tuple[int, int]:
+        r = Replica(redis_server.url, clock)
+        metrics = ShadowMetrics(r.registry)
+        producer = StreamProducer(r.client, "t:jobs", max_len=1000, buffer_size=100,
+                                  metrics=metrics, state_metrics=r.metrics)  # fmt: skip
+
+        async def process(_: ShadowJob) -> None:
+            return None
+
+        worker = StreamConsumer(r.client, "t:jobs", "g", "w1", process, claim_idle_s=30,
+                                state_metrics=r.metrics, block_ms=50)  # fmt: skip
+        try:
+            await worker.ensure_group()
+            producer.start()
+            for _ in range(5):
+                producer.offer(job(Target.STUDENT, "x"))
+            await asyncio.wait_for(producer.drain(), 5)
+            done = await worker.step()
+            pending: Any = await r.client.xpending("t:jobs", "g")
+            await producer.stop()
+        finally:
+            await r.client.aclose()
+        return done, pending["pending"]
+
+    assert asyncio.run(steps()) == (1, 0)  # one taken and done; four left for any worker
