@@ -30,6 +30,7 @@ from gateway.config.settings import RoutingSettings, Settings
 from gateway.upstream.aliases import AliasUpstreams
 from gateway.upstream.client import Upstream
 from monitors.gap import GapMonitor
+from monitors.lifecycle import cancel_all
 from router.classifier import Classification, Classifier
 from router.policy import decide
 from router.types import BreakerState, Policy, Target
@@ -44,17 +45,11 @@ RESTART_ONLY = (
     "monitor.weights",
     "monitor.semantic",
     "state",
+    "reload",
 )
-RETIRE_AFTER_S = 600.0  # replaced clients stay open this long for requests still using them
 T = TypeVar("T")
 BODY = "<request body>"
 BODY_EXAMPLES = "a config sent over HTTP may only name the running config's examples file"
-
-
-@dataclass
-class _Retired:
-    upstream: Upstream
-    at: float
 
 
 @dataclass
@@ -66,9 +61,9 @@ class Reloader:
     environ: Mapping[str, str]
     path: Path | None
     transport: httpx.AsyncBaseTransport | None = None
-    clock: Callable[[], float] = time.monotonic
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _retired: list[_Retired] = field(default_factory=list)
+    _retired: list[Upstream] = field(default_factory=list)  # replaced, not closed yet
+    _timers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def reload(self, *, dry_run: bool = False, text: bytes | None = None) -> dict[str, Any]:
         """Apply (or with `dry_run` only describe) the config file, or `text` for a dry run.
@@ -110,13 +105,16 @@ class Reloader:
                 {n: c.max_gap for n, c in loaded.settings.routing.categories.items()}
             )
             self.metrics.applied(loaded.digest, time.time())
-            await self._close_retired()
             log.info("config reloaded: sha256=%s", loaded.digest[:12])
+            if report["restart_needed_for"]:
+                log.warning("config reloaded, but these changes need a restart to take "
+                            "effect: %s", ", ".join(report["restart_needed_for"]))  # fmt: skip
             return {"applied": True, "sha256": loaded.digest, **report}
 
     async def aclose(self) -> None:
-        for r in self._retired:
-            await r.upstream.aclose()
+        await cancel_all(list(self._timers))
+        for upstream in self._retired:
+            await upstream.aclose()
         self._retired.clear()
 
     async def _candidate(self, old: LiveConfig, text: bytes | None) -> LoadedConfig:
@@ -170,18 +168,25 @@ class Reloader:
                 else:
                     made[role] = Upstream(settings, key, self.transport)
             aliases[alias] = AliasUpstreams(made["student"], made["teacher"])
+        after_s = loaded.settings.reload.retire_after_s
         for old_pair in old.aliases.values():
             for upstream in (old_pair.student, old_pair.teacher):
                 if id(upstream) not in kept:
-                    self._retired.append(_Retired(upstream, self.clock()))
+                    self._retire(upstream, after_s)
         return aliases
 
-    async def _close_retired(self) -> None:
-        now = self.clock()
-        due = [r for r in self._retired if now - r.at > RETIRE_AFTER_S]
-        self._retired = [r for r in self._retired if now - r.at <= RETIRE_AFTER_S]
-        for r in due:
-            await r.upstream.aclose()
+    def _retire(self, upstream: Upstream, after_s: float) -> None:
+        """Close a replaced client once requests that still use it have had `after_s`."""
+        self._retired.append(upstream)
+
+        async def close_later() -> None:
+            await asyncio.sleep(after_s)
+            self._retired.remove(upstream)
+            await upstream.aclose()
+
+        task = asyncio.create_task(close_later(), name="retire-upstream")
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
 
 
 async def _off_loop(source: str, where: str, work: Callable[..., T], *args: Any) -> T:

@@ -199,6 +199,8 @@ class ReloadConfig(_Strict):
 
     watch: bool = False
     interval_s: float = Field(default=2.0, gt=0)
+    # Upstream clients a reload replaced stay open this long for requests still using them.
+    retire_after_s: float = Field(default=600.0, ge=0)
 
 
 class StateConfig(_Strict):

@@ -7,10 +7,13 @@ attempt that answered is recorded once, when the response ends.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -80,7 +83,13 @@ class Proxy:
         self._acct.metrics.in_flight.labels(call.alias).inc()
         handed_off = False
         try:
-            response = await self._serve(live, parsed, pair, call, forced)
+            response = await _unless_client_leaves(
+                request, self._serve(live, parsed, pair, call, forced)
+            )
+            if response is None:  # the client went away: its upstream calls were cancelled
+                self._acct.metrics.client_disconnects.labels(call.alias, "none").inc()
+                log.info("request_id=%s client disconnected before the answer", request_id)
+                return Response(status_code=499)
             handed_off = isinstance(response, StreamRelay)
             return response
         finally:
@@ -168,6 +177,9 @@ class Proxy:
                 await answer.aclose()
                 self._acct.upstream_failed(call, Target.STUDENT, exc)
                 return await self._teacher_instead(call, pair, parsed, Reason.FALLBACK, served)
+            except BaseException:  # cancelled: the client left inside the commit window
+                await answer.aclose()
+                raise
         else:
             assert isinstance(answer, UpstreamReply)
             verdict, answer = check.inspect_reply(answer)
@@ -287,6 +299,34 @@ class Proxy:
             "x-distillgate-reason": last.reason.value,
         }
         return error.response(headers)
+
+
+async def _unless_client_leaves(
+    request: Request, serving: Coroutine[Any, Any, Response]
+) -> Response | None:
+    """`serving`'s response, or None when the client disconnects first (serving is then
+    cancelled, and with it any upstream call it is waiting on)."""
+    task = asyncio.ensure_future(serving)
+    watch = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait((task, watch), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+    if task.cancelled() or not task.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return None
+    return task.result()
+
+
+async def _disconnect(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read: nothing else arrives)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _forced(value: str | None) -> Target | None:
