@@ -84,10 +84,7 @@ async def build_services(
     settings = config.settings
     async with AsyncExitStack() as stack:
         monitor = _gap_monitor(settings, clocks.wall)
-        state_metrics, shadow_metrics = StateMetrics(registry), ShadowMetrics(registry)
-        for alias in settings.models:  # exported at 0 from the start, judge on or off
-            for outcome in judge.Outcome:
-                shadow_metrics.judged.labels(alias, outcome.value)
+        state_metrics, shadow_metrics = StateMetrics(registry), _shadow_metrics(registry, settings)
         client = _redis(settings)
         if client is not None:
             stack.push_async_callback(client.aclose)
@@ -121,6 +118,18 @@ async def build_services(
         registry.register(collector)
         stack.callback(registry.unregister, collector)
         yield services
+
+
+def _shadow_metrics(registry: CollectorRegistry, settings: Settings) -> ShadowMetrics:
+    """Shadow metrics, every alias's and category's series exported at 0 from the start
+    (rate() works at once; a dashboard shows a category before its first job)."""
+    metrics = ShadowMetrics(registry)
+    for alias in settings.models:
+        for outcome in judge.Outcome:
+            metrics.judged.labels(alias, outcome.value)
+        for category in settings.routing.categories:
+            metrics.declare(alias, category)
+    return metrics
 
 
 def _gap_monitor(settings: Settings, clock: Callable[[], float]) -> GapMonitor:
@@ -181,6 +190,7 @@ def _shadower(
             max_teacher_tokens_per_min=s.shadow.max_teacher_tokens_per_min,
             judge_rate=s.shadow.judge_rate,
             judge_max_tokens=s.shadow.judge_max_tokens,
+            judge_json_mode=s.shadow.judge_json_mode,
             max_queue_bytes=s.shadow.queue_max_bytes,
             max_text_chars=s.shadow.max_text_chars,
             sampling_secret=config.sampling_secret,

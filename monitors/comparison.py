@@ -52,12 +52,14 @@ class Comparison:
         """Pure: safe to call from a worker thread."""
         return score_pair(student, teacher, request, self._weights, self._scorers, given)
 
-    def sample(self, alias: str, student: str, teacher: str, scores: PairScores) -> Compared:
+    def sample(
+        self, alias: str, student: str, teacher: str, scores: PairScores, weight: float = 1.0
+    ) -> Compared:
         """The pair as the windows keep it; teaches the alias's online discriminator. Call
         from one thread; add the sample to a StateStore (live) or `record` it (offline)."""
         discriminator = self._discriminators.setdefault(alias, Discriminator())
         told_apart = discriminator.observe(teacher, student)
-        return Compared(scores, self.monitor.sample(scores, told_apart))
+        return Compared(scores, self.monitor.sample(scores, told_apart, weight))
 
     def record(
         self, alias: str, category: str, student: str, teacher: str, scores: PairScores

@@ -16,7 +16,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from monitors.scorers import PairScores
-from monitors.stats import Estimate, difference_interval, mean_interval, wilson
+from monitors.stats import (
+    Estimate,
+    effective_n,
+    mean_interval,
+    weighted_difference_interval,
+    weighted_mean_interval,
+    weighted_wilson,
+    wilson,
+)
 from router.types import BreakerState
 
 Window = tuple[str, str]  # (model alias, category)
@@ -32,6 +40,7 @@ class PairSample:
     illusion: bool
     flip: bool
     discriminated: bool | None
+    weight: float = 1.0  # 1 / the probability this pair was sampled with
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,7 @@ class GapSnapshot:
     """Everything known about one category's gap right now."""
 
     n: int
+    n_effective: float  # what the pairs are worth once weighted (Kish); n when equal
     divergence: Estimate
     noise_floor: Estimate
     noise_n: int
@@ -53,6 +63,7 @@ class GapSnapshot:
         known = self.breaker is not BreakerState.INSUFFICIENT
         return {
             "n": self.n,
+            "n_effective": round(self.n_effective, 1),
             "gap": round(self.gap.value, 4) if known else None,
             "lower": finite(self.gap.lower) if known else None,
             "upper": finite(self.gap.upper) if known else None,
@@ -112,8 +123,12 @@ class GapMonitor:
     def set_thresholds(self, max_gap: Mapping[str, float]) -> None:
         self._max_gap = dict(max_gap)
 
-    def sample(self, scores: PairScores, discriminated: bool | None) -> PairSample:
-        """The window's record of a pair, stamped now (not yet added anywhere)."""
+    def sample(
+        self, scores: PairScores, discriminated: bool | None, weight: float = 1.0
+    ) -> PairSample:
+        """The window's record of a pair, stamped now (not yet added anywhere). `weight`
+        is 1 / the pair's sampling probability: the gap estimates the traffic, not the
+        sample, when categories are sampled at different rates over time."""
         illusion = scores.surface >= self._illusion_surface and scores.judgment_disagrees()
         return PairSample(
             self._clock(),
@@ -122,6 +137,7 @@ class GapMonitor:
             illusion,
             scores.judgment_disagrees(),
             discriminated,
+            weight,
         )
 
     def add(self, alias: str, category: str, sample: PairSample) -> None:
@@ -181,6 +197,7 @@ class GapMonitor:
             ]
         c = self._confidence
         divergences = [p.divergence for p in pairs]
+        weights = [p.weight for p in pairs]
         judged = [p.discriminated for p in pairs if p.discriminated is not None]
         accuracy = wilson(sum(judged), len(judged), c)
         advantage = Estimate(
@@ -188,12 +205,13 @@ class GapMonitor:
         )
         return GapSnapshot(
             n=len(pairs),
-            divergence=mean_interval(divergences, c),
+            n_effective=effective_n(weights),
+            divergence=weighted_mean_interval(divergences, weights, c),
             noise_floor=mean_interval(noise, c),
             noise_n=len(noise),
-            gap=difference_interval(divergences, noise, c),
-            surface=mean_interval([p.surface for p in pairs], c),
-            illusion=wilson(sum(p.illusion for p in pairs), len(pairs), c),
+            gap=weighted_difference_interval(divergences, weights, noise, c),
+            surface=weighted_mean_interval([p.surface for p in pairs], weights, c),
+            illusion=weighted_wilson([p.illusion for p in pairs], weights, c),
             advantage=advantage,
             max_gap=self._max_gap.get(category, 1.0),
             breaker=window.breaker,

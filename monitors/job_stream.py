@@ -38,7 +38,7 @@ def encode(job: ShadowJob) -> dict[str, bytes]:
         "noise": job.noise, "student_answer": job.student_answer, "size": job.size,
         "served_text": job.served_text, "truncated": job.truncated, "reason": job.reason,
         "config_sha256": job.config_sha256, "student_model": job.student_model,
-        "teacher_model": job.teacher_model,
+        "teacher_model": job.teacher_model, "probability": job.probability,
     }  # fmt: skip
     return {"job": orjson.dumps(head), "served": job.served}
 
@@ -54,7 +54,7 @@ def decode(fields: Mapping[bytes, bytes]) -> ShadowJob:
         size=head.get("size", 0), served_text=head.get("served_text"),
         truncated=head.get("truncated", False), reason=head.get("reason"),
         config_sha256=head.get("config_sha256"), student_model=head.get("student_model"),
-        teacher_model=head.get("teacher_model"),
+        teacher_model=head.get("teacher_model"), probability=head.get("probability", 1.0),
     )  # fmt: skip
 
 
@@ -83,15 +83,15 @@ class StreamProducer:
         self._task: asyncio.Task[None] | None = None
 
     def offer(self, job: ShadowJob) -> bool:
-        self._metrics.offered.labels(job.alias, job.category).inc()
+        self._metrics.offer(job.alias, job.category)
         job = compact(job, self._max_chars)
         if self._bytes + job.held_bytes() > self._max_bytes:
-            self._metrics.dropped.labels(job.alias, "queue_bytes").inc()
+            self._metrics.drop(job.alias, job.category, "queue_bytes")
             return False
         try:
             self._buffer.put_nowait(job)
         except asyncio.QueueFull:
-            self._metrics.dropped.labels(job.alias, "queue_full").inc()
+            self._metrics.drop(job.alias, job.category, "queue_full")
             return False
         self._bytes += job.held_bytes()
         return True
@@ -126,7 +126,7 @@ class StreamProducer:
                 self._state_metrics.up.set(0)
                 log.warning("shadow stream unavailable, %d jobs dropped: %s", len(batch), exc)
                 for job in batch:
-                    self._metrics.dropped.labels(job.alias, "state_unavailable").inc()
+                    self._metrics.drop(job.alias, job.category, "state_unavailable")
             finally:
                 for job in batch:
                     self._bytes -= job.held_bytes()

@@ -1,16 +1,19 @@
 """The teacher as a judge: do two answers reach the same judgment?
 
-Asked twice, with the answers in both orders; the verdict counts only when both orders
+Blind: the judge sees "Answer A" and "Answer B", never which model wrote which. Asked
+twice, with the answers in both orders (at once); the verdict counts only when both orders
 agree (an LLM judge prefers one position often enough that a single order is not
-evidence). The result is the `llm_judge` agreement of the pair: 1.0 both say SAME, 0.0
-both say DIFFERENT; nothing when the two orders disagree or a reply is not a verdict.
-The shadow worker asks (sampled at `shadow.judge_rate`, within the teacher budget); this
-module only builds the question and reads the replies.
+evidence). The judge answers with a JSON object, `{"verdict": "same"}` or
+`{"verdict": "different"}` (asked with `response_format: json_object` where the upstream
+takes it); anything else is an unparsable reply, counted as such and never read as a
+verdict. The result is the `llm_judge` agreement of the pair: 1.0 both say same, 0.0 both
+say different; nothing otherwise. The shadow worker asks (sampled at `shadow.judge_rate`,
+within the teacher budget); this module only builds the question and reads the replies.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -18,20 +21,20 @@ SYSTEM = (
     "You compare two answers to the same request. Decide whether they reach the same "
     "judgment: the same final answer or conclusion, the same decision to help or to decline, "
     "the same facts where facts matter. Ignore style, tone, length, formatting and wording. "
-    "Reply with exactly one word: SAME or DIFFERENT."
+    'Reply with a JSON object and nothing else: {"verdict": "same"} or '
+    '{"verdict": "different"}.'
 )
+QUESTION = "Do answers A and B reach the same judgment? Reply with the JSON object."
 MAX_CHARS = 6000  # of each answer and the request, so a judge call stays bounded
+RESPONSE_FORMAT = {"type": "json_object"}
 
 
 class Outcome(StrEnum):
     SAME = "same"
     DIFFERENT = "different"
     INCONSISTENT = "inconsistent"  # the two orders disagree
-    UNPARSABLE = "unparsable"  # a reply that is not SAME or DIFFERENT
+    UNPARSABLE = "unparsable"  # a reply that is not the JSON verdict
     UNANSWERED = "unanswered"  # budget or upstream error on either call
-
-
-_VERDICT = re.compile(r"\b(SAME|DIFFERENT)\b", re.IGNORECASE)
 
 
 def messages(request: str, first: str, second: str) -> list[dict[str, Any]]:
@@ -41,18 +44,25 @@ def messages(request: str, first: str, second: str) -> list[dict[str, Any]]:
             "role": "user",
             "content": (
                 f"Request:\n{_cut(request)}\n\nAnswer A:\n{_cut(first)}\n\n"
-                f"Answer B:\n{_cut(second)}\n\nSAME or DIFFERENT?"
+                f"Answer B:\n{_cut(second)}\n\n{QUESTION}"
             ),
         },
     ]
 
 
 def verdict(reply: str) -> bool | None:
-    """True for SAME, False for DIFFERENT, None when the reply names neither or both."""
-    found = {m.upper() for m in _VERDICT.findall(reply)}
-    if len(found) != 1:
+    """True for same, False for different; None for anything that is not exactly the JSON
+    verdict (prose, a fence, extra keys, another value)."""
+    try:
+        value = json.loads(reply)
+    except ValueError:
         return None
-    return found == {"SAME"}
+    if not isinstance(value, dict) or set(value) != {"verdict"}:
+        return None
+    said = value["verdict"]
+    if not isinstance(said, str) or said.strip().lower() not in ("same", "different"):
+        return None
+    return said.strip().lower() == "same"
 
 
 def combine(one: str | None, other: str | None) -> Outcome:

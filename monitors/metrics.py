@@ -52,7 +52,33 @@ class StateMetrics:
         )
 
 
+# Which funnel stage a drop reason belongs to.
+_STAGE = {
+    "queue_full": "shed", "queue_bytes": "shed", "state_unavailable": "shed",
+    "budget": "over_budget", "unscorable": "unscorable", "upstream_error": "failed",
+    "error": "failed",
+}  # fmt: skip
+
+
 class ShadowMetrics:
+    def offer(self, alias: str, category: str) -> None:
+        self.offered.labels(alias, category).inc()
+        self.funnel.labels(alias, category, "sampled").inc()
+
+    def drop(self, alias: str, category: str, reason: str) -> None:
+        self.dropped.labels(alias, reason).inc()
+        self.funnel.labels(alias, category, _STAGE.get(reason, "failed")).inc()
+
+    def declare(self, alias: str, category: str) -> None:
+        """Export a category's funnel and truncation counters at 0 before any job."""
+        self.truncated.labels(alias, category)
+        for stage in ("sampled", "shed", "over_budget", "unscorable", "failed", "scored"):
+            self.funnel.labels(alias, category, stage)
+
+    def complete(self, alias: str, category: str) -> None:
+        self.completed.labels(alias, category).inc()
+        self.funnel.labels(alias, category, "scored").inc()
+
     def __init__(self, registry: CollectorRegistry) -> None:
         self.offered = Counter(
             "distillgate_shadow_offered",
@@ -71,6 +97,14 @@ class ShadowMetrics:
             "Shadow jobs dropped by reason: queue_full, queue_bytes, budget, upstream_error, "
             "unscorable, state_unavailable, error.",
             ["model", "reason"],
+            registry=registry,
+        )
+        self.funnel = Counter(
+            "distillgate_shadow_funnel",
+            "Per category, what became of the sampled requests: sampled, shed (queue full or "
+            "shared state down), over_budget, unscorable, failed (an upstream or scoring "
+            "error), scored. How much of a category's traffic its gap stands for.",
+            ["model", "category", "stage"],
             registry=registry,
         )
         self.truncated = Counter(

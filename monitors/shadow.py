@@ -75,6 +75,7 @@ class ShadowJob:
     config_sha256: str | None = None  # the gateway's config when it served
     student_model: str | None = None  # the upstreams' own model names
     teacher_model: str | None = None
+    probability: float = 1.0  # the chance this request was sampled (its category's rate)
 
     def held_bytes(self) -> int:
         """What the job holds, about: the request, the answer(s) kept for scoring."""
@@ -111,7 +112,9 @@ class ShadowSettings:
     max_teacher_rps: float = 5.0
     max_teacher_tokens_per_min: float = 200_000.0
     judge_rate: float = 0.0  # share of pairs the teacher also judges (sampled by request text)
-    judge_max_tokens: int = 8
+    judge_max_tokens: int = 16
+    judge_json_mode: bool = True  # ask for response_format json_object (off for upstreams
+    # that reject it; the reply must be the JSON verdict either way)
     default_answer_tokens: int = 1024  # reserved for an answer whose request sets no max_tokens
     max_queue_bytes: int = 64 << 20  # jobs waiting hold at most this much, about
     max_text_chars: int = 32_000  # of each answer and the request, for scoring and records
@@ -150,15 +153,15 @@ class Shadower:
         return self._bytes
 
     def offer(self, job: ShadowJob) -> bool:
-        self._metrics.offered.labels(job.alias, job.category).inc()
+        self._metrics.offer(job.alias, job.category)
         job = compact(job, self._settings.max_text_chars)
         if self._bytes + job.held_bytes() > self._settings.max_queue_bytes:
-            self._metrics.dropped.labels(job.alias, "queue_bytes").inc()
+            self._metrics.drop(job.alias, job.category, "queue_bytes")
             return False
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
-            self._metrics.dropped.labels(job.alias, "queue_full").inc()
+            self._metrics.drop(job.alias, job.category, "queue_full")
             return False
         self._bytes += job.held_bytes()
         return True
@@ -184,7 +187,7 @@ class Shadower:
                 await self.process(job)
             except Exception:
                 log.exception("shadow job for %s/%s failed", job.alias, job.category)
-                self._metrics.dropped.labels(job.alias, "error").inc()
+                self._metrics.drop(job.alias, job.category, "error")
             finally:
                 self._bytes -= job.held_bytes()
                 self._queue.task_done()
@@ -205,11 +208,12 @@ class Shadower:
             if agreement is not None:
                 given["llm_judge"] = agreement
         scores = await self._score(student, teacher, request, given)
-        pair = self._comparison.sample(job.alias, student, teacher, scores)
+        weight = 1.0 / job.probability if job.probability > 0 else 1.0
+        pair = self._comparison.sample(job.alias, student, teacher, scores, weight)
         try:
             fresh = await self._state.record_pair(job.alias, job.category, job.job_id, pair.sample)
         except StateUnavailable:  # the store logged and counted it; this pair is lost
-            self._metrics.dropped.labels(job.alias, "state_unavailable").inc()
+            self._metrics.drop(job.alias, job.category, "state_unavailable")
             return
         if not fresh:
             return  # scored before (a reclaimed job): it counts once
@@ -225,7 +229,7 @@ class Shadower:
                 await self._state.record_noise(
                     job.alias, job.category, job.job_id, noise.divergence
                 )
-        self._metrics.completed.labels(job.alias, job.category).inc()
+        self._metrics.complete(job.alias, job.category)
 
     async def _pair(self, job: ShadowJob) -> tuple[str, str] | None:
         """(student answer, teacher answer): the served one and the other model's."""
@@ -234,7 +238,7 @@ class Shadower:
         if served is None:
             served = (text_of_sse if job.served_is_sse else text_of_json)(job.served, chat)
         if served is None:
-            self._metrics.dropped.labels(job.alias, "unscorable").inc()
+            self._metrics.drop(job.alias, job.category, "unscorable")
             return None
         if job.served_by is Target.STUDENT:
             teacher = await self._ask(job, Target.TEACHER)
@@ -277,11 +281,14 @@ class Shadower:
         return judge.agreement(outcome)
 
     def _judge_body(self, job: ShadowJob, first: str, second: str) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "messages": judge.messages(job.request_text, first, second),
             "temperature": 0,
             "max_tokens": self._settings.judge_max_tokens,
         }
+        if self._settings.judge_json_mode:
+            body["response_format"] = judge.RESPONSE_FORMAT
+        return body
 
     async def _ask(
         self,
@@ -314,7 +321,7 @@ class Shadower:
                 await self._budget.settle(reserved, used)
             self._metrics.teacher_spent.labels("tokens").inc(used)
         if done is None:
-            self._metrics.dropped.labels(job.alias, "upstream_error").inc()
+            self._metrics.drop(job.alias, job.category, "upstream_error")
             return None
         return done.text
 
@@ -322,10 +329,10 @@ class Shadower:
         try:
             granted = await self._budget.reserve(tokens)
         except (RedisError, OSError):
-            self._metrics.dropped.labels(job.alias, "state_unavailable").inc()
+            self._metrics.drop(job.alias, job.category, "state_unavailable")
             return False
         if not granted:
-            self._metrics.dropped.labels(job.alias, "budget").inc()
+            self._metrics.drop(job.alias, job.category, "budget")
             return False
         self._metrics.teacher_spent.labels("requests").inc()
         return True
@@ -356,6 +363,7 @@ def _record(job: ShadowJob, student: str, teacher: str, pair: Compared) -> dict[
         "config_sha256": job.config_sha256,
         "student_model": job.student_model,
         "teacher_model": job.teacher_model,
+        "sampling_probability": job.probability,
         "endpoint": job.endpoint,
         "request": request,
         "student_answer": student,

@@ -173,7 +173,7 @@ class RedisState:
     async def record_pair(self, alias: str, category: str, job_id: str, sample: PairSample) -> bool:
         member = orjson.dumps({
             "id": job_id, "at": sample.at, "d": sample.divergence, "s": sample.surface,
-            "i": sample.illusion, "f": sample.flip, "x": sample.discriminated,
+            "i": sample.illusion, "f": sample.flip, "x": sample.discriminated, "w": sample.weight,
         })  # fmt: skip
         added = await self._write(alias, category, "pairs", job_id, sample.at, member)
         if added:
@@ -366,7 +366,7 @@ def _sample(row: dict[str, Any]) -> PairSample:
     x = row.get("x")
     return PairSample(
         float(row["at"]), float(row["d"]), float(row["s"]), bool(row["i"]), bool(row["f"]),
-        None if x is None else bool(x),
+        None if x is None else bool(x), float(row.get("w", 1.0)),
     )  # fmt: skip
 
 

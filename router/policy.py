@@ -38,7 +38,10 @@ def decide(
     if not policy.enabled:
         default = policy.categories[policy.default_category]
         shadow = sample < default.shadow_rate
-        return Decision(Target.STUDENT, default.name, Reason.POLICY, shadow=shadow)
+        return Decision(
+            Target.STUDENT, default.name, Reason.POLICY, shadow=shadow,
+            shadow_rate=default.shadow_rate,
+        )  # fmt: skip
     ranked = classification.ranked()
     name, p1 = ranked[0] if ranked else (policy.default_category, 1.0)
     p2 = ranked[1][1] if len(ranked) > 1 else 0.0
@@ -80,6 +83,7 @@ class _Maker:
             margin=self.margin,
             escalation=rule if rule is not None and rule.active else None,
             shadow=self.shadow,
+            shadow_rate=self.category.shadow_rate,
         )
 
 

@@ -106,3 +106,4 @@ class Decision:
     margin: float = 1.0  # its lead over the runner-up
     escalation: EscalationRule | None = None  # checks on the student's answer, if it serves
     shadow: bool = False
+    shadow_rate: float = 0.0  # the category's: the chance `shadow` was drawn true

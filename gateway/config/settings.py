@@ -152,7 +152,8 @@ class ShadowConfig(_Strict):
     max_teacher_tokens_per_min: float = Field(default=200_000.0, gt=0)
     noise_floor_rate: float = Field(default=0.1, ge=0, le=1)
     judge_rate: float = Field(default=0.0, ge=0, le=1)  # pairs also judged by the teacher
-    judge_max_tokens: int = Field(default=8, ge=1, le=256)
+    judge_max_tokens: int = Field(default=16, ge=8, le=256)
+    judge_json_mode: bool = True  # response_format json_object for the judge's calls
     # Jobs waiting to be shadowed hold at most this many bytes (request plus kept answer);
     # more are dropped and counted (reason queue_bytes). With Redis: each gateway's buffer.
     queue_max_bytes: int = Field(default=64 << 20, ge=1 << 20)

@@ -238,6 +238,7 @@ class Proxy:
                     config_sha256=live.digest,
                     student_model=pair.student.model,
                     teacher_model=pair.teacher.model,
+                    probability=decision.shadow_rate,
                 )
             )
 

@@ -9,6 +9,7 @@ import httpx
 import openai
 
 from gateway.fake_vllm.script import Behavior
+from monitors import judge
 from tests.fakes.stack import Stack, StackFactory
 
 EXTRA = """
@@ -128,7 +129,7 @@ def test_the_teacher_judges_pairs_through_the_real_upstream_client(
     extra += "routing: {replace_defaults: true,\n"
     extra += "          categories: {general: {risk: low, route: student, shadow_rate: 1.0}}}\n"
     stack = make_stack(extra_yaml=extra)
-    stack.teacher_script.rules = [("SAME or DIFFERENT?", Behavior(answer="DIFFERENT"))]
+    stack.teacher_script.rules = [(judge.QUESTION, Behavior(answer='{"verdict": "different"}'))]
     stack.teacher_script.default = Behavior(answer="Tokyo is the capital of Japan.")
     stack.student_script.default = Behavior(answer="Kyoto is the capital of Japan.")
     ask(stack, "Which city is the capital of Japan?")
@@ -140,5 +141,25 @@ def test_the_teacher_judges_pairs_through_the_real_upstream_client(
     )
     judged = [r for r in stack.teacher.requests if r["messages"][0]["role"] == "system"]
     assert len(judged) == 2 and all(r["model"] == "teacher" for r in judged)
+    assert all(r["response_format"] == {"type": "json_object"} for r in judged)
     assert stack.metric("distillgate_divergence_sum", model="assistant", category="general",
                         scorer="llm_judge") == 1.0  # fmt: skip
+
+
+def test_a_judge_reply_that_is_not_the_json_verdict_is_counted_unparsable(
+    make_stack: StackFactory,
+) -> None:
+    extra = "shadow: {enabled: true, max_teacher_rps: 1000, noise_floor_rate: 0, judge_rate: 1.0}\n"
+    extra += "routing: {replace_defaults: true,\n"
+    extra += "          categories: {general: {risk: low, route: student, shadow_rate: 1.0}}}\n"
+    stack = make_stack(extra_yaml=extra)
+    stack.teacher_script.rules = [(judge.QUESTION, Behavior(answer="DIFFERENT"))]
+    stack.teacher_script.default = Behavior(answer="Tokyo is the capital of Japan.")
+    stack.student_script.default = Behavior(answer="Kyoto is the capital of Japan.")
+    ask(stack, "Which city is the capital of Japan?")
+    judged = {"model": "assistant", "outcome": "unparsable"}
+    done = {"model": "assistant", "category": "general"}
+    assert stack.wait_for(lambda: stack.metric("distillgate_shadow_judged_total", **judged) == 1)
+    assert stack.wait_for(lambda: stack.metric("distillgate_shadow_completed_total", **done) == 1)
+    assert stack.metric("distillgate_divergence_count", model="assistant", category="general",
+                        scorer="llm_judge") == 0  # fmt: skip

@@ -56,8 +56,9 @@ def test_a_gateway_writing_pair_records_keeps_serving_during_a_huge_sampled_pair
     records = tmp_path / "pairs.jsonl"
     stack = make_stack(extra_yaml=(
         "server: {max_body_bytes: 2000000}\n"
-        f"shadow: {{enabled: true, max_teacher_rps: 1000, records: {{enabled: true, "
-        f"path: '{records}'}}}}\n"
+        # a 1 MB prompt is ~250k tokens: more than the default teacher budget a minute
+        f"shadow: {{enabled: true, max_teacher_rps: 1000, max_teacher_tokens_per_min: 1e7, "
+        f"records: {{enabled: true, path: '{records}'}}}}\n"
         "routing: {replace_defaults: true,\n"
         "          categories: {general: {risk: low, route: student, shadow_rate: 1.0}}}\n"
     ))  # fmt: skip

@@ -169,3 +169,20 @@ def test_tick_of_one_window_leaves_the_others() -> None:
         m.add("a", "general", m.sample(pair(0.6), True))
     assert m.tick([("a", "math")]) == {("a", "math"): BreakerState.OPEN}
     assert m.breaker_states("a") == {"math": BreakerState.OPEN}
+
+
+def test_the_gap_estimates_the_traffic_when_sampling_rates_change() -> None:
+    """50 pairs sampled at rate 1.0 (diverging 0.1), then a reload lowers the rate to 0.1
+    and 50 pairs (diverging 0.5) stand for 500 requests: the traffic's mean divergence is
+    (50 x 0.1 + 500 x 0.5) / 550, not the sample's 0.3."""
+    clock = Clock()
+    m = monitor(clock, min_samples=5)
+    for _ in range(50):
+        m.add("a", "math", m.sample(pair(0.1), None, weight=1.0))
+    for _ in range(50):
+        m.add("a", "math", m.sample(pair(0.5), None, weight=10.0))
+    snap = m.snapshot("a", "math")
+    assert snap.n == 100
+    assert snap.divergence.value == pytest.approx((50 * 0.1 + 500 * 0.5) / 550)
+    assert snap.n_effective == pytest.approx(550**2 / (50 + 50 * 100))
+    assert snap.as_json()["n_effective"] == pytest.approx(59.9, abs=0.05)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from router.types import Target
 from tests.fakes.shadow import Models, job, make, value
 
@@ -70,3 +72,21 @@ def test_a_full_queue_drops_without_waiting() -> None:
 
     accepted, dropped = asyncio.run(go())
     assert accepted == [True, True, False] and dropped == 1
+
+
+def test_pairs_are_weighted_by_their_sampling_probability_and_the_funnel_counts() -> None:
+    models = Models({Target.TEACHER: "3 spiders have 24 legs.", Target.STUDENT: None})
+    shadower, gap, registry = make(models, max_teacher_rps=1000)
+    for probability in (1.0, 0.25):
+        asyncio.run(shadower.process(job(Target.STUDENT, "18 legs.", probability=probability)))
+    snap = gap.snapshot("assistant", "math")
+    assert snap.n == 2 and snap.n_effective == pytest.approx(25 / 17)  # weights 1 and 4
+    asyncio.run(shadower.process(job(Target.STUDENT, "x", served=b"not an answer")))
+    models.answers[Target.TEACHER] = None
+    asyncio.run(shadower.process(job(Target.STUDENT, "18 legs.")))
+
+    def stage(name: str) -> float:
+        return value(registry, "distillgate_shadow_funnel_total", model="assistant",
+                     category="math", stage=name)  # fmt: skip
+
+    assert (stage("scored"), stage("unscorable"), stage("failed")) == (2, 1, 1)

@@ -6,7 +6,15 @@ import math
 
 import pytest
 
-from monitors.stats import difference_interval, mean_interval, t_quantile, wilson
+from monitors.stats import (
+    difference_interval,
+    effective_n,
+    mean_interval,
+    t_quantile,
+    weighted_mean_interval,
+    weighted_wilson,
+    wilson,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,3 +65,16 @@ def test_difference_interval() -> None:
     assert alone.value == pytest.approx(0.6)  # no noise floor measured: counted as 0
     same = difference_interval([0.3] * 4, [0.1] * 4)
     assert (same.lower, same.upper) == pytest.approx((0.2, 0.2))
+
+
+def test_weighted_estimates() -> None:
+    assert effective_n([1.0, 3.0]) == pytest.approx(1.6)
+    assert effective_n([2.0] * 10) == pytest.approx(10)
+    values = [0.1, 0.2, 0.3, 0.9]
+    same = weighted_mean_interval(values, [5.0] * 4)
+    assert same == mean_interval(values)  # equal weights: the plain estimate
+    heavy = weighted_mean_interval(values, [1.0, 1.0, 1.0, 9.0])
+    assert heavy.value == pytest.approx((0.1 + 0.2 + 0.3 + 8.1) / 12)
+    assert heavy.upper - heavy.lower > same.upper - same.lower  # fewer effective samples
+    rate = weighted_wilson([True, False, False], [8.0, 1.0, 1.0])
+    assert rate.value == pytest.approx(0.8) and rate.lower < 0.8 < rate.upper
