@@ -155,7 +155,6 @@ class StreamConsumer:
         self._claim_idle_ms = int(claim_idle_s * 1000)
         self._state_metrics = state_metrics
         self._block_ms, self._count = block_ms, count
-        self.processed = 0
 
     async def ensure_group(self) -> None:
         try:
@@ -199,7 +198,6 @@ class StreamConsumer:
                 pipe.xack(self._stream, self._group, entry_id)
                 pipe.xdel(self._stream, entry_id)
                 await pipe.execute()
-            self.processed += 1
         return len(entries)
 
     async def _handle(self, fields: Mapping[bytes, bytes]) -> None:
