@@ -51,14 +51,20 @@ def create_app(
         async with run_gateway(config, auth, metrics, deps) as gateway:
             yield {"gateway": gateway}
 
-    docs = config.settings.server.docs
+    docs, redoc, openapi = _docs(config)
     app = FastAPI(
         title="distillgate", version="0.1.0", lifespan=lifespan,
-        docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
+        docs_url=docs, redoc_url=redoc, openapi_url=openapi,
     )  # fmt: skip
     add_error_handlers(app, metrics)
     completions.add_routes(app, auth)
     ops.add_routes(app, registry)
     admin.add_routes(app, auth)
     return app
+
+
+def _docs(config: LoadedConfig) -> tuple[str | None, str | None, str | None]:
+    """/docs, /redoc and /openapi.json describe the admin API too: off unless configured."""
+    if config.settings.server.docs:
+        return "/docs", "/redoc", "/openapi.json"
+    return None, None, None
