@@ -53,10 +53,10 @@ CAPS = {
 }
 # Earlier sources keep their rows when a later one near-duplicates them.
 PRIORITY = [
-    "examples", "written", "written_harmful", "xstest_unsafe", "xstest_safe", "mt_bench",
-    "jbb_harmful", "jbb_benign", "simplesafetytests", "dan_harmful", "dan_advice", "advbench",
-    "catqa", "harmfulqa", "moderation_flagged", "phtest", "truthfulqa", "humaneval", "mbpp",
-    "gsm8k", "medquad", "privacyqa", "banking77", "clinc150", "moderation_clean",
+    "examples", "written", "written_harmful", "templates", "xstest_unsafe", "xstest_safe",
+    "mt_bench", "jbb_harmful", "jbb_benign", "simplesafetytests", "dan_harmful", "dan_advice",
+    "advbench", "catqa", "harmfulqa", "moderation_flagged", "phtest", "truthfulqa", "humaneval",
+    "mbpp", "gsm8k", "medquad", "privacyqa", "banking77", "clinc150", "moderation_clean",
 ]  # fmt: skip
 FOLDER = {
     "written_harmful": "written",
@@ -121,6 +121,7 @@ def read_sources(d: Path) -> Iterator[Row]:  # noqa: C901 - one short branch per
         cat, _, prompt = line.partition("\t")
         yield Row("examples", cat.strip(), prompt.strip())
     yield from read_written(OUT / "written.txt")
+    yield from read_templates(OUT / "templates.txt")
     for r in csv_rows(d / "xstest" / "xstest_prompts.csv"):
         safe = r["label"] == "safe"
         yield Row("xstest_safe" if safe else "xstest_unsafe", r["type"], r["prompt"])
@@ -184,6 +185,23 @@ def read_written(path: Path) -> Iterator[Row]:
         yield Row(source, category, body.strip())
 
 
+def read_templates(path: Path, per_task: int = 5) -> Iterator[Row]:
+    """Each task in `per_task` templates, drawn in a seeded order."""
+    sections: dict[str, list[str]] = defaultdict(list)
+    current = ""
+    for line in path.read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1]
+        else:
+            sections[current].append(line)
+    rng = random.Random(f"{SEED}:templates")
+    for task in sections["tasks"]:
+        for template in rng.sample(sections["templates"], per_task):
+            yield Row("templates", "*", template.format(task=task))
+
+
 _MODERATION_ORDER = ("SH", "S3", "S", "H2", "H", "HR", "V2", "V")
 
 
@@ -242,21 +260,26 @@ class Deduplicator:
             return "exact"
         if not ordered:
             return "empty"
-        joined = " " + " ".join(ws) + " "
-        s = frozenset(ordered)
+        if self._near(folder, frozenset(ordered), ordered):
+            return "jaccard"
+        return self._containment(folder, ws, ordered)
+
+    def _near(self, folder: str, s: frozenset[str], ordered: list[str]) -> bool:
         for i in self._candidates(ordered):
-            other_folder, other, other_joined = self.kept[i]
-            if other_folder == folder:
-                continue
-            if len(s & other) / len(s | other) >= self.t:
-                return "jaccard"
+            other_folder, other, _ = self.kept[i]
+            if other_folder != folder and len(s & other) / len(s | other) >= self.t:
+                return True
+        return False
+
+    def _containment(self, folder: str, ws: list[str], ordered: list[str]) -> str:
+        joined = " " + " ".join(ws) + " "
         for i in self.contains.get(ordered[0], []):  # kept rows that might contain this one
-            other_folder, other, other_joined = self.kept[i]
+            other_folder, _, other_joined = self.kept[i]
             if other_folder != folder and len(ws) >= 4 and joined in other_joined:
                 return "contained"
-        for w in ordered:  # kept short rows that this one might contain
+        for w in ordered:  # kept rows of >= 4 words that this one might contain
             for i in self.by_word.get(w, []):
-                other_folder, other, other_joined = self.kept[i]
+                other_folder, _, other_joined = self.kept[i]
                 if other_folder != folder and other_joined in joined:
                     return "contains"
         return ""
@@ -309,7 +332,9 @@ def compose(rows: list[Row]) -> list[Row]:
         pieces = [p.text for p in pads]
         pieces.insert(rng.randint(0, len(pieces)), core.text)
         parts = (core.source, *sorted({p.source for p in pads}))
-        out.append(Row("padded_harmful", core.label, "\n\n".join(pieces), core.category, True, parts))
+        out.append(
+            Row("padded_harmful", core.label, "\n\n".join(pieces), core.category, True, parts)
+        )
     for _ in range(LONG):
         picks = rng.sample(fillers, 1) + rng.sample(benign, rng.randint(2, 4))
         rng.shuffle(picks)
@@ -343,7 +368,9 @@ def report(rows: list[Row], dropped: Counter[tuple[str, str]]) -> None:
     for (source, harmful), n in sorted(counts.items()):
         why = ", ".join(f"{w} {k}" for (s, w), k in sorted(dropped.items()) if s == source)
         print(f"{source:<20} {int(harmful):>7} {n:>6} {why:<30}")
-    print(f"total {len(rows)}; categories: {dict(sorted(Counter(r.category for r in rows).items()))}")
+    print(
+        f"total {len(rows)}; categories: {dict(sorted(Counter(r.category for r in rows).items()))}"
+    )
 
 
 def main() -> None:

@@ -18,13 +18,16 @@ from dataclasses import dataclass
 
 MAX_WORD_CHARS = 100
 _ASCII_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
-_ASCII_WORD = re.compile(r"[^\s" + re.escape(_ASCII_PUNCT) + r"]+|[" + re.escape(_ASCII_PUNCT) + "]")
+_ASCII_WORD = re.compile(
+    r"[^\s" + re.escape(_ASCII_PUNCT) + r"]+|[" + re.escape(_ASCII_PUNCT) + "]"
+)
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CJK = (
     (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
     (0x2B740, 0x2B81F), (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
 )  # fmt: skip
 _WHITESPACE = frozenset("\t\n\r \u2028\u2029")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _is_cjk(c: str) -> bool:
@@ -40,28 +43,29 @@ def _is_space(c: str) -> bool:
     return c in _WHITESPACE or unicodedata.category(c) == "Zs"
 
 
-def _dropped(c: str) -> bool:
-    if c in "\t\n\r":
-        return False
-    return c in "\x00\ufffd" or unicodedata.category(c)[0] == "C"
+def _clean(match: re.Match[str]) -> str:
+    """One non-ASCII character: dropped, a space, padded (CJK) or kept."""
+    c = match.group()
+    category = unicodedata.category(c)
+    if c == "\ufffd" or (category[0] == "C" and c not in "\t\n\r"):
+        return ""
+    if category == "Zs" or c in _WHITESPACE:
+        return " "
+    return f" {c} " if _is_cjk(c) else c
+
+
+def _unmarked(match: re.Match[str]) -> str:
+    c = match.group()
+    return "" if unicodedata.category(c) == "Mn" else c
 
 
 def normalise(text: str) -> str:
     """BertNormalizer(clean_text, handle_chinese_chars, strip_accents, lowercase)."""
+    text = _ASCII_CONTROL.sub("", text)
     if text.isascii():
-        return _ASCII_CONTROL.sub("", text).lower()
-    out = []
-    for c in text:
-        if _dropped(c):
-            continue
-        if _is_space(c):
-            out.append(" ")
-        elif _is_cjk(c):
-            out.append(f" {c} ")
-        else:
-            out.append(c)
-    decomposed = unicodedata.normalize("NFD", "".join(out))
-    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").lower()
+        return text.lower()
+    cleaned = _NON_ASCII.sub(_clean, text)
+    return _NON_ASCII.sub(_unmarked, unicodedata.normalize("NFD", cleaned)).lower()
 
 
 def split_words(normalised: str) -> list[str]:
@@ -73,7 +77,7 @@ def split_words(normalised: str) -> list[str]:
         if chunk.isascii():
             words.extend(_ASCII_WORD.findall(chunk))
             continue
-        current = []
+        current: list[str] = []
         for c in chunk:
             if _is_space(c) or _is_punct(c):
                 if current:
@@ -105,15 +109,16 @@ class WordPiece:
         self.unk = self.index["[UNK]"]
         self._cache: dict[str, tuple[int, ...]] = {}
         self._max_cache = max_cache
+        self.cached = self._cache.get  # word -> ids if already seen, else None
+
+    def split(self, text: str) -> list[str]:
+        return split_words(normalise(text))
 
     def words(self, text: str) -> list[Word]:
         return [Word(w, self.pieces(w)) for w in split_words(normalise(text))]
 
     def encode(self, text: str) -> list[int]:
-        out: list[int] = []
-        for w in split_words(normalise(text)):
-            out.extend(self.pieces(w))
-        return out
+        return [i for w in split_words(normalise(text)) for i in self.pieces(w)]
 
     def pieces(self, word: str) -> tuple[int, ...]:
         hit = self._cache.get(word)
