@@ -26,36 +26,31 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from router_generalization import CATEGORIES, TARGETS, folds  # noqa: E402
+from router_generalization import (  # noqa: E402
+    CATEGORIES,
+    TARGETS,
+    folds,
+    risk_heads,
+    static_features,
+)
 
 from router import corpus  # noqa: E402
-from router.embedding import StaticEmbedder  # noqa: E402
-from router.judgment import (  # noqa: E402
-    HARMFUL,
-    HEADS,
-    Heads,
-    WindowReader,
-    choose_threshold,
-    fit_heads,
-    fit_risk,
-    relabel,
-    riskiest,
-)
+from router.judgment import HARMFUL, HEADS, Heads, choose_threshold, fit_heads, relabel, risk  # noqa: E402
 
 
 def build() -> Heads:
     examples = relabel(corpus.read(), CATEGORIES, "general", HARMFUL)
-    reader = WindowReader(StaticEmbedder.load())
-    readings = [reader.read(e.text) for e in examples]
+    features = static_features(examples)
     assignment = folds(examples, 5, seed=11)
     p = np.zeros(len(examples))
     for k in range(5):
         fitted = [i for i in range(len(examples)) if assignment[i] != k]
-        head = fit_risk([readings[i] for i in fitted], [examples[i] for i in fitted])
+        heads = risk_heads(features, fitted, [examples[i] for i in fitted])
         held = [i for i in range(len(examples)) if assignment[i] == k]
-        p[held] = [riskiest(head, readings[i]) for i in held]
+        p[held] = [risk(heads, features.readings[i], features.table)[0] for i in held]
+        print(f"fold {k}: done", flush=True)
     threshold = choose_threshold(p, examples, TARGETS)
-    return fit_heads(readings, examples, CATEGORIES, threshold=threshold)
+    return fit_heads(features.readings, examples, CATEGORIES, features.table, threshold=threshold)
 
 
 def digest(path: Path) -> str:

@@ -66,7 +66,9 @@ def _gelu(x: Array) -> Array:
 def _norm(w: Weights, x: Array, name: str) -> Array:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    y: Array = (x - mean) / np.sqrt(var + np.float32(1e-12)) * w[name + ".weight"] + w[name + ".bias"]
+    y: Array = (x - mean) / np.sqrt(var + np.float32(1e-12)) * w[name + ".weight"] + w[
+        name + ".bias"
+    ]
     return y
 
 
@@ -140,9 +142,7 @@ def quantise(x: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.int8], Array]:
     return q, scale.astype(np.float32)
 
 
-def build_table(
-    w: Weights, vocab: Sequence[str], dims: int
-) -> tuple[npt.NDArray[np.int8], Array]:
+def build_table(w: Weights, vocab: Sequence[str], dims: int) -> tuple[npt.NDArray[np.int8], Array]:
     unused = re.compile(r"\[unused\d+\]")
     keep = [i for i, t in enumerate(vocab) if not unused.fullmatch(t)]
     vectors = token_vectors(w, vocab, keep)

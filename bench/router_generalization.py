@@ -54,17 +54,21 @@ import numpy.typing as npt
 from router import corpus
 from router.classifier import Classification
 from router.corpus import Example
-from router.embedding import StaticEmbedder
+from router.embedding import StaticEmbedder, Vectors
 from router.judgment import (
     HARMFUL,
+    Heads,
     Reading,
     StaticClassifier,
+    Training,
     WindowReader,
     choose_threshold,
+    conv_table,
     fit_heads,
     fit_risk,
+    fit_risk_conv,
     relabel,
-    riskiest,
+    risk,
 )
 from router.policy import decide
 from router.types import CategoryPolicy, Policy, Risk, RouteMode, Target
@@ -117,15 +121,19 @@ def folds(examples: Sequence[Example], k: int, seed: int) -> list[int]:
 
 @dataclass
 class Features:
-    """What a candidate reads of each corpus row (computed once), and how to read live."""
+    """What a candidate reads of each corpus row (computed once), how to read live, and
+    the token table of the convolution (None: the candidate has no convolution)."""
 
     readings: list[Reading]
     read: Callable[[str], Reading]
+    table: Vectors | None = None
 
 
 def static_features(examples: Sequence[Example]) -> Features:
-    reader = WindowReader(StaticEmbedder.load())
-    return Features([reader.read(e.text) for e in examples], reader.read)
+    embedder = StaticEmbedder.load()
+    reader = WindowReader(embedder)
+    readings = [reader.read(e.text) for e in examples]
+    return Features(readings, reader.read, conv_table(embedder))
 
 
 def minilm_features(examples: Sequence[Example], static: Features, cache: Path) -> Features:
@@ -176,18 +184,29 @@ class _Precomputed:
 
 
 def train_fold(features: Features, examples: Sequence[Example], rows: Sequence[int]) -> Fold:
-    """Heads on `rows`; tau from a 2-fold CV of the risk head inside the same rows."""
+    """Heads on `rows`; tau from a 2-fold CV of the risk heads inside the same rows."""
     ex = [examples[i] for i in rows]
     inner = folds(ex, 2, seed=7)
     p = np.zeros(len(rows))
     for k in range(2):
         fitted = [j for j in range(len(rows)) if inner[j] != k]
-        head = fit_risk([features.readings[rows[j]] for j in fitted], [ex[j] for j in fitted])
+        heads = risk_heads(features, [rows[j] for j in fitted], [ex[j] for j in fitted])
         held = [j for j in range(len(rows)) if inner[j] == k]
-        p[held] = [riskiest(head, features.readings[rows[j]]) for j in held]
+        p[held] = [risk(heads, features.readings[rows[j]], features.table)[0] for j in held]
     tau = choose_threshold(p, ex, TARGETS)
-    heads = fit_heads([features.readings[i] for i in rows], ex, CATEGORIES, threshold=tau)
-    return Fold(StaticClassifier(_Precomputed(), heads), tau)
+    readings = [features.readings[i] for i in rows]
+    heads = fit_heads(readings, ex, CATEGORIES, features.table, threshold=tau)
+    return Fold(StaticClassifier(_Precomputed(), heads, table=features.table), tau)
+
+
+def risk_heads(features: Features, rows: Sequence[int], examples: Sequence[Example]) -> Heads:
+    """Only the risk heads (the category head does not enter tau)."""
+    readings = [features.readings[i] for i in rows]
+    linear = fit_risk(readings, examples)
+    conv = None
+    if features.table is not None:
+        conv = fit_risk_conv(readings, examples, features.table, Training())
+    return Heads(linear, linear, 0.5, conv)
 
 
 def to_teacher(c: Classification, p: Policy, tau: float) -> bool:
@@ -304,10 +323,12 @@ def loso(
     sources: Sequence[str],
     live: Live,
     latency_rows: int,
+    trained: dict[str, Fold],
 ) -> list[Line]:
+    """Leave each source out in turn; the folds are kept in `trained` (for two-stage)."""
     out = []
     for source in sources:
-        fold = train_fold(features, examples, training_rows(examples, source))
+        fold = trained[source] = train_fold(features, examples, training_rows(examples, source))
         rows = rows_of(examples, source)
         judged = [judge(fold, features.readings[i]) for i in rows]
         lines = lines_for(source, examples, rows, judged)
@@ -325,7 +346,8 @@ def live_classifier(features: Features) -> Live:
         heads = fold.classifier.heads
 
         def classify(text: str) -> Classification:
-            return StaticClassifier(_Precomputed(), heads).judge(features.read(text), text)
+            model = StaticClassifier(_Precomputed(), heads, table=features.table)
+            return model.judge(features.read(text), text)
 
         return classify
 
@@ -333,13 +355,18 @@ def live_classifier(features: Features) -> Live:
 
 
 def two_stage(
-    static: Features, minilm: Features, examples: Sequence[Example], sources: Sequence[str]
+    static: Features,
+    minilm: Features,
+    examples: Sequence[Example],
+    sources: Sequence[str],
+    trained: dict[str, dict[str, Fold]],
 ) -> list[Line]:
     """Static decides outside its unsure band; inside it, the minilm fold decides."""
     out = []
     for source in sources:
         train = training_rows(examples, source)
-        fs, fm = train_fold(static, examples, train), train_fold(minilm, examples, train)
+        fs = trained["static"].get(source) or train_fold(static, examples, train)
+        fm = trained["minilm"].get(source) or train_fold(minilm, examples, train)
         band = (fs.tau / 3, min(0.95, 2 * fs.tau))
         rows = rows_of(examples, source)
         judged, unsure = [], 0
@@ -433,18 +460,17 @@ def main() -> None:
     print(f"static readings of {len(examples)} rows: {time.perf_counter() - began:.1f} s")
     minilm = minilm_features(examples, static, args.cache) if wanted - {"ngram", "static"} else None
     results: dict[str, list[Line]] = {}
+    trained: dict[str, dict[str, Fold]] = {"static": {}, "minilm": {}}
     if "ngram" in wanted:
         results["ngram (current)"] = ngram(examples, sources)
     if "static" in wanted:
-        results["static"] = loso(
-            "static", static, examples, sources, live_classifier(static), STATIC_LATENCY_ROWS
-        )
+        live, rows = live_classifier(static), STATIC_LATENCY_ROWS
+        results["static"] = loso("static", static, examples, sources, live, rows, trained["static"])
     if "minilm" in wanted and minilm is not None:
-        results["minilm"] = loso(
-            "minilm", minilm, examples, sources, live_classifier(minilm), SLOW_LATENCY_ROWS
-        )
+        live, rows = live_classifier(minilm), SLOW_LATENCY_ROWS
+        results["minilm"] = loso("minilm", minilm, examples, sources, live, rows, trained["minilm"])
     if "two-stage" in wanted and minilm is not None:
-        results["two-stage"] = two_stage(static, minilm, examples, sources)
+        results["two-stage"] = two_stage(static, minilm, examples, sources, trained)
     for name, lines in results.items():
         print_table(f"LOSO: {name}", lines)
     if args.cv:

@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 Matrix = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
+CHUNK = 16  # positions per product in ConvHead.probability (2**18 multiply-adds at most)
 
 
 @dataclass(frozen=True)
@@ -139,3 +140,155 @@ def _two_loop(grad: F64, s_hist: list[F64], y_hist: list[F64]) -> F64:
         b = float(y @ q) / float(y @ s)
         q += (a - b) * s
     return q
+
+
+@dataclass(frozen=True)
+class ConvHead:
+    """Harmful-vs-benign over a text's token vectors: a convolution of `width` tokens
+    (filters x), ReLU, the maximum over positions, then softmax(x @ out + out_bias).
+
+    It reads which neighbouring tokens occur together ("kill a process" is not "kill a
+    person"), which a pooled vector cannot, and its maximum does not fade with length."""
+
+    filters: Matrix  # (width * dims, count)
+    bias: Matrix  # (count,)
+    out: Matrix  # (count, 2)
+    out_bias: Matrix  # (2,)
+    width: int
+
+    def probability(self, rows: Matrix) -> float:
+        """P(harmful) for one text's token vectors (rows, dims); 0.5 with no tokens.
+
+        Products of at most CHUNK positions: OpenBLAS runs larger ones on several threads,
+        which costs milliseconds on a busy machine."""
+        if not len(rows):
+            return 0.5
+        windows = _windows(rows, self.width)
+        top = np.full(self.filters.shape[1], -np.inf, np.float32)
+        for start in range(0, len(windows), CHUNK):
+            np.maximum(top, (windows[start : start + CHUNK] @ self.filters).max(axis=0), out=top)
+        pooled = np.maximum(top + self.bias, 0.0)
+        return float(softmax(pooled @ self.out + self.out_bias)[1])
+
+
+def _windows(rows: Matrix, width: int) -> Matrix:
+    """(positions, width * dims): each token with its next width-1 tokens (zeros past the end)."""
+    if len(rows) < width:
+        rows = np.vstack([rows, np.zeros((width - len(rows), rows.shape[1]), rows.dtype)])
+    n = len(rows) - width + 1
+    out: Matrix = np.hstack([rows[i : i + n] for i in range(width)])
+    return out
+
+
+@dataclass(frozen=True)
+class ConvFit:
+    """Adam on weighted cross-entropy, mini-batches of similar length, fixed seed."""
+
+    count: int = 64
+    width: int = 2
+    epochs: int = 6
+    learning_rate: float = 2e-3
+    decay: float = 1e-4
+    batch: int = 64
+    max_tokens: int = 256  # training reads at most this many tokens of a text
+    seed: int = 0
+
+
+def fit_conv(
+    texts: Sequence[Matrix], labels: Sequence[int], weights: npt.NDArray[np.floating],
+    settings: ConvFit = ConvFit(),
+) -> ConvHead:  # fmt: skip
+    """Fit a ConvHead on token-vector sequences (one (tokens, dims) array per text)."""
+    rng = np.random.default_rng(settings.seed)
+    dims = texts[0].shape[1]
+    params = _init_conv(rng, dims, settings)
+    adam = _Adam(params, settings.learning_rate)
+    y = np.asarray(labels)
+    w = (np.asarray(weights, np.float64) / np.mean(weights)).astype(np.float32)
+    lengths = np.array([min(len(t), settings.max_tokens) for t in texts])
+    for _ in range(settings.epochs):
+        for batch in _batches(rng, lengths, settings.batch):
+            x, mask = _pad([texts[i][: settings.max_tokens] for i in batch], settings.width)
+            grads = _conv_grads(params, x, mask, y[batch], w[batch], settings)
+            adam.step(grads)
+    filters, bias, out, out_bias = params
+    return ConvHead(filters, bias, out, out_bias, settings.width)
+
+
+def _init_conv(rng: np.random.Generator, dims: int, s: ConvFit) -> list[Matrix]:
+    fan = dims * s.width
+    return [
+        (rng.standard_normal((fan, s.count)) * np.sqrt(2 / fan)).astype(np.float32),
+        np.zeros(s.count, np.float32),
+        (rng.standard_normal((s.count, 2)) * np.sqrt(1 / s.count)).astype(np.float32),
+        np.zeros(2, np.float32),
+    ]
+
+
+def _batches(rng: np.random.Generator, lengths: npt.NDArray[np.int64], size: int) -> list[Matrix]:
+    """A shuffled order cut into chunks of 20 batches; inside a chunk, batches by length."""
+    order = rng.permutation(len(lengths))
+    out = []
+    for start in range(0, len(order), size * 20):
+        chunk = order[start : start + size * 20]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        out.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
+    return out
+
+
+def _pad(texts: Sequence[Matrix], width: int) -> tuple[Matrix, Matrix]:
+    """(batch, positions, width * dims) windows and a (batch, positions) mask of real ones."""
+    longest = max(width, max(len(t) for t in texts))
+    dims = texts[0].shape[1]
+    x = np.zeros((len(texts), longest, dims), np.float32)
+    mask = np.zeros((len(texts), longest - width + 1), np.float32)
+    for i, t in enumerate(texts):
+        x[i, : len(t)] = t
+        mask[i, : max(1, len(t) - width + 1)] = 1.0
+    n = longest - width + 1
+    return np.concatenate([x[:, i : i + n] for i in range(width)], axis=2), mask
+
+
+def _conv_grads(
+    params: list[Matrix], x: Matrix, mask: Matrix, y: npt.NDArray[np.int64],
+    w: Matrix, s: ConvFit,
+) -> list[Matrix]:  # fmt: skip
+    filters, bias, out, out_bias = params
+    b, n, fan = x.shape
+    hidden = (x.reshape(b * n, fan) @ filters + bias).reshape(b, n, -1)
+    masked = np.where(mask[:, :, None] > 0, hidden, -np.inf)
+    where = masked.argmax(axis=1)
+    top = np.take_along_axis(hidden, where[:, None, :], axis=1)[:, 0, :]
+    pooled = np.maximum(top, 0.0)
+    p = softmax(pooled @ out + out_bias)
+    target = np.zeros_like(p)
+    target[np.arange(b), y] = 1.0
+    g = (p - target) * w[:, None] / b
+    g_pooled = (g @ out.T) * (top > 0)
+    g_hidden = np.zeros_like(hidden)
+    np.put_along_axis(g_hidden, where[:, None, :], g_pooled[:, None, :], axis=1)
+    g_filters = x.reshape(b * n, fan).T @ g_hidden.reshape(b * n, -1)
+    return [
+        g_filters + s.decay * filters,
+        g_hidden.sum(axis=(0, 1)),
+        pooled.T @ g + s.decay * out,
+        g.sum(axis=0),
+    ]
+
+
+class _Adam:
+    def __init__(self, params: list[Matrix], rate: float) -> None:
+        self.params, self.rate, self.t = params, rate, 0
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+
+    def step(self, grads: list[Matrix]) -> None:
+        self.t += 1
+        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+            m *= 0.9
+            m += 0.1 * g
+            v *= 0.999
+            v += 0.001 * g * g
+            p -= (
+                self.rate * (m / (1 - 0.9**self.t)) / (np.sqrt(v / (1 - 0.999**self.t)) + 1e-8)
+            ).astype(np.float32)

@@ -1,11 +1,13 @@
-"""The `static` router model: distilled MiniLM token vectors read in windows, two linear heads.
+"""The `static` router model: distilled MiniLM token vectors, read whole, and trained heads.
 
-A request is read whole (router.reading): its text is cut into overlapping windows of
-WINDOW tokens, each window pooled into a static vector. The high-risk head gives each
-window (and the whole text) a probability of being a harmful request; the riskiest one is
-the request's `high_risk`, so padding cannot dilute a harmful sentence. The category head
-names the category: among the harmful-side categories from the riskiest window, among the
-others from the whole text; the two groups share the probability mass as `high_risk` says:
+A request is read whole (router.reading): its tokens are cut into overlapping windows of
+WINDOW tokens, each pooled into a static vector. Two risk heads judge it: a linear head
+on each window (and the whole text), of which the riskiest counts, and a convolution over
+neighbouring tokens with a maximum over positions (router.heads.ConvHead). `high_risk` is
+their mean; neither fades when harmless padding surrounds a harmful sentence. The category
+head names the category: among the harmful-side categories from the riskiest window,
+among the others from the whole text; the two groups share the probability mass as
+`high_risk` says:
 
     P(c) = high_risk * q(c | harmful side)          for c in the harmful categories
     P(c) = (1 - high_risk) * q(c | the other side)  for every other category
@@ -28,8 +30,8 @@ import numpy.typing as npt
 from router.classifier import Classification, KeywordRules
 from router.corpus import UNLABELLED, Example
 from router.corpus import read as read_corpus
-from router.embedding import StaticEmbedder, Vectors
-from router.heads import Fit, LinearHead, fit, softmax
+from router.embedding import StaticEmbedder, Vectors, unit_rows
+from router.heads import ConvFit, ConvHead, Fit, LinearHead, fit, fit_conv, softmax
 from router.reading import request_text, spans
 
 DATA = Path(__file__).parent / "data"
@@ -41,17 +43,21 @@ WINDOW, STRIDE = 48, 24
 # and at most COMMON_AT_MOST of the words are common English words.
 UNREADABLE_BELOW, COMMON_AT_MOST = 0.6, 0.05
 RISK_CLASSES = ("benign", "harmful")
-DEFAULT_FIT = Fit(l2=1e-2)
+DEFAULT_FIT, DEFAULT_CONV = Fit(l2=1e-2), ConvFit()
+CONV_DIMS, CONV_SCALE = 128, 4.0  # the convolution reads unit token rows' first dims, x4
+Ids = npt.NDArray[np.intp]
 
 
 @dataclass(frozen=True)
 class Reading:
-    """Unit vectors of the windows and of the whole text, and the readable share."""
+    """Unit vectors of the windows and of the whole text, the token ids (one array per
+    span read), and how much of the text the vocabulary reads as English."""
 
     windows: Vectors  # (windows, dims)
     whole: Vectors  # (dims,)
     readable: float  # share of the letters in words the vocabulary reads whole
     common: float = 1.0  # share of the words that are common English words
+    ids: tuple[Ids, ...] = ()
 
     @property
     def unreadable(self) -> bool:
@@ -70,28 +76,32 @@ class WindowReader:
 
     def read(self, text: str) -> Reading:
         pieces = [self.embedder.tokens(piece) for piece in spans(text)]
-        if len(pieces) == 1:
-            ids = pieces[0].ids
-            windows = self.embedder.windows(ids, self.size, self.stride)
-        else:
-            ids = np.concatenate([p.ids for p in pieces])
-            windows = np.vstack(
-                [self.embedder.windows(p.ids, self.size, self.stride) for p in pieces]
-            )
+        windows = [self.embedder.windows(p.ids, self.size, self.stride) for p in pieces]
         letters, words = sum(p.letters for p in pieces), sum(p.words for p in pieces)
         readable = sum(p.readable_letters for p in pieces) / letters if letters else 1.0
         common = sum(p.common_words for p in pieces) / words if words else 1.0
-        whole = windows[0] if len(windows) == 1 else self.embedder.pool(ids)
-        return Reading(windows, whole, readable, common)
+        if len(pieces) == 1 and len(windows[0]) == 1:
+            whole = windows[0][0]
+        else:
+            whole = self.embedder.pool(np.concatenate([p.ids for p in pieces]))
+        ids = tuple(p.ids for p in pieces)
+        return Reading(np.vstack(windows), whole, readable, common, ids)
+
+
+def conv_table(embedder: StaticEmbedder) -> Vectors:
+    """The rows the convolution reads: unit token vectors' first CONV_DIMS dimensions."""
+    table: Vectors = (unit_rows(embedder.vectors)[:, :CONV_DIMS] * CONV_SCALE).astype(np.float32)
+    return table
 
 
 @dataclass(frozen=True)
 class Heads:
-    """The two heads, and the high-risk threshold chosen for them when they were fitted."""
+    """The heads, and the high-risk threshold chosen for them when they were fitted."""
 
     risk: LinearHead  # classes RISK_CLASSES
     category: LinearHead
     threshold: float = 0.5
+    conv: ConvHead | None = None
 
     def save(self, path: Path) -> None:
         arrays = {
@@ -102,6 +112,10 @@ class Heads:
             "categories": np.array(self.category.classes),
             "threshold": np.array(self.threshold, np.float64),
         }
+        if self.conv is not None:
+            c = self.conv
+            arrays.update(conv_filters=c.filters, conv_bias=c.bias, conv_out=c.out)
+            arrays.update(conv_out_bias=c.out_bias, conv_width=np.array(c.width))
         with path.open("wb") as f:
             np.savez(f, allow_pickle=False, **arrays)
 
@@ -111,8 +125,24 @@ class Heads:
             risk = LinearHead(RISK_CLASSES, z["risk_weights"], z["risk_bias"])
             classes = tuple(str(c) for c in z["categories"])
             category = LinearHead(classes, z["category_weights"], z["category_bias"])
-            threshold = float(z["threshold"])
-        return cls(risk, category, threshold)
+            conv = None
+            if "conv_filters" in z:
+                conv = ConvHead(z["conv_filters"], z["conv_bias"], z["conv_out"],
+                                z["conv_out_bias"], int(z["conv_width"]))  # fmt: skip
+            return cls(risk, category, float(z["threshold"]), conv)
+
+
+def risk(heads: Heads, reading: Reading, table: Vectors | None) -> tuple[float, int]:
+    """The request's high-risk probability, and the index of its riskiest linear vector
+    (windows first, the whole text last)."""
+    vectors = np.vstack([reading.windows, reading.whole[None, :]])
+    linear = heads.risk.probabilities(vectors)[:, 1]
+    riskiest = int(linear.argmax())
+    p = float(linear[riskiest])
+    if heads.conv is not None and table is not None and any(len(i) for i in reading.ids):
+        conv = max(heads.conv.probability(table[i]) for i in reading.ids if len(i))
+        p = (p + conv) / 2.0
+    return p, riskiest
 
 
 class StaticClassifier:
@@ -124,11 +154,17 @@ class StaticClassifier:
         heads: Heads,
         harmful: frozenset[str] = HARMFUL,
         rules: KeywordRules | None = None,
+        table: Vectors | None = None,
     ) -> None:
-        self.reader, self.heads = reader, heads
+        self.reader, self.heads, self.table = reader, heads, table
         self.categories = heads.category.classes
         self._harmful = np.array([c in harmful for c in self.categories])
         self._rules = rules
+
+    @property
+    def threshold(self) -> float:
+        """The high-risk threshold chosen with the heads (out-of-fold), a policy default."""
+        return self.heads.threshold
 
     def classify(self, text: str) -> Classification:
         return self.judge(self.reader.read(text), text)
@@ -140,11 +176,9 @@ class StaticClassifier:
         return self.classify(request_text(messages, prompt))
 
     def judge(self, reading: Reading, text: str = "") -> Classification:
-        vectors = np.vstack([reading.windows, reading.whole[None, :]])
-        risk = self.heads.risk.probabilities(vectors)[:, 1]
-        riskiest = int(risk.argmax())
-        p = float(risk[riskiest])
-        probabilities = self._shares(vectors[riskiest], reading.whole, p)
+        p, riskiest = risk(self.heads, reading, self.table)
+        window = reading.windows[riskiest] if riskiest < len(reading.windows) else reading.whole
+        probabilities = self._shares(window, reading.whole, p)
         hits = self._rules.hits(text) if self._rules is not None else frozenset()
         return Classification(
             dict(zip(self.categories, probabilities.tolist(), strict=True)),
@@ -157,11 +191,8 @@ class StaticClassifier:
     def _shares(self, riskiest: Vectors, whole: Vectors, p: float) -> npt.NDArray[np.float64]:
         mask = self._harmful
         out = np.zeros(len(self.categories))
-        if not mask.any():
-            out[:] = softmax(self.heads.category.logits(whole))
-            return out
-        if mask.all():
-            out[:] = softmax(self.heads.category.logits(riskiest))
+        if not mask.any() or mask.all():
+            out[:] = softmax(self.heads.category.logits(riskiest if mask.all() else whole))
             return out
         out[mask] = p * softmax(self.heads.category.logits(riskiest)[mask])
         out[~mask] = (1.0 - p) * softmax(self.heads.category.logits(whole)[~mask])
@@ -170,12 +201,14 @@ class StaticClassifier:
 
 @dataclass(frozen=True)
 class Training:
-    """How the heads are fitted: L2 strength, and how much the sources are balanced
-    (each source's total weight goes as its size to the power `source_power`)."""
+    """How the heads are fitted: the linear fit, the convolution's (None: no convolution),
+    and how much the sources are balanced (each source's total weight goes as its size to
+    the power `source_power`, inside the harmful and the benign half)."""
 
     fit: Fit = DEFAULT_FIT
+    conv: ConvFit | None = DEFAULT_CONV
     source_power: float = 0.0
-    benign_windows: bool = True  # also train the risk head on windows of long benign texts
+    benign_windows: bool = True  # also train the linear risk head on long benign texts' windows
 
 
 def relabel(
@@ -223,6 +256,21 @@ def fit_risk(
     return fit(np.array(x), y, RISK_CLASSES, np.array(w), training.fit)
 
 
+def fit_risk_conv(
+    readings: Sequence[Reading],
+    examples: Sequence[Example],
+    table: Vectors,
+    training: Training = Training(),
+) -> ConvHead | None:
+    if training.conv is None:
+        return None
+    texts = [table[np.concatenate(r.ids)] if r.ids else table[:0] for r in readings]
+    keep = [i for i, t in enumerate(texts) if len(t)]
+    weights = row_weights(examples, training.source_power)[keep]
+    labels = [int(examples[i].harmful) for i in keep]
+    return fit_conv([texts[i] for i in keep], labels, weights, training.conv)
+
+
 def fit_category(
     readings: Sequence[Reading],
     examples: Sequence[Example],
@@ -242,17 +290,15 @@ def fit_heads(
     readings: Sequence[Reading],
     examples: Sequence[Example],
     categories: Sequence[str],
+    table: Vectors | None,
     training: Training = Training(),
     threshold: float = 0.5,
 ) -> Heads:
-    risk = fit_risk(readings, examples, training)
-    return Heads(risk, fit_category(readings, examples, categories, training), threshold)
-
-
-def riskiest(head: LinearHead, reading: Reading) -> float:
-    """The high-risk probability of the riskiest window (or of the whole text)."""
-    vectors = np.vstack([reading.windows, reading.whole[None, :]])
-    return float(head.probabilities(vectors)[:, 1].max())
+    """All heads; the convolution only when `table` is given (and training.conv is set)."""
+    linear = fit_risk(readings, examples, training)
+    category = fit_category(readings, examples, categories, training)
+    conv = fit_risk_conv(readings, examples, table, training) if table is not None else None
+    return Heads(linear, category, threshold, conv)
 
 
 def choose_threshold(
@@ -285,16 +331,17 @@ def train(
     examples: Sequence[Example],
     categories: Sequence[str],
     default: str,
-    reader: Reader,
+    embedder: StaticEmbedder,
     harmful: frozenset[str] = HARMFUL,
     training: Training = Training(),
     threshold: float = 0.5,
 ) -> StaticClassifier:
-    """Fit both heads on `examples` (relabelled to the configured categories)."""
+    """Fit every head on `examples` (relabelled to the configured categories)."""
+    reader, table = WindowReader(embedder), conv_table(embedder)
     rows = relabel(examples, categories, default, harmful)
     readings = [reader.read(e.text) for e in rows]
-    heads = fit_heads(readings, rows, categories, training, threshold)
-    return StaticClassifier(reader, heads, harmful)
+    heads = fit_heads(readings, rows, categories, table, training, threshold)
+    return StaticClassifier(reader, heads, harmful, table=table)
 
 
 def load(
@@ -304,15 +351,21 @@ def load(
     harmful: frozenset[str] = HARMFUL,
 ) -> StaticClassifier:
     """The shipped model. With no `extra` examples and the shipped categories (or None),
-    the shipped heads are loaded; otherwise they are refitted on the shipped corpus plus
-    `extra`, keeping the shipped threshold."""
-    reader = WindowReader(StaticEmbedder.load())
+    the shipped heads are loaded as they are. Otherwise the linear heads are refitted on
+    the shipped corpus plus `extra` (a few seconds); the convolution and the threshold
+    stay as shipped."""
+    embedder = StaticEmbedder.load()
+    reader, table = WindowReader(embedder), conv_table(embedder)
     heads = Heads.load()
     if not extra and (categories is None or tuple(categories) == heads.category.classes):
-        return StaticClassifier(reader, heads, harmful)
+        return StaticClassifier(reader, heads, harmful, table=table)
     wanted = tuple(categories) if categories is not None else heads.category.classes
-    examples = [*read_corpus(), *extra]
-    return train(examples, wanted, default, reader, harmful, threshold=heads.threshold)
+    rows = relabel([*read_corpus(), *extra], wanted, default, harmful)
+    readings = [reader.read(e.text) for e in rows]
+    linear = Training(conv=None)
+    refitted = fit_heads(readings, rows, wanted, None, linear, heads.threshold)
+    new = Heads(refitted.risk, refitted.category, heads.threshold, heads.conv)
+    return StaticClassifier(reader, new, harmful, table=table)
 
 
 def examples_from_pairs(
