@@ -10,11 +10,15 @@ Candidates:
   the gateway's examples.tsv with the shipped keywords and thresholds). It is fixed, so it
   is evaluated per source without retraining; `examples`, its own training set, is skipped.
 - static: distilled MiniLM token vectors (router/data/static_minilm.npy) read in windows
-  of judgment.WINDOW tokens, and two linear heads (router.judgment).
+  of judgment.WINDOW tokens; high_risk is the mean of a linear head on the riskiest
+  window and a convolution over neighbouring tokens; a linear category head
+  (router.judgment).
 - minilm: full all-MiniLM-L6-v2 sentence vectors (its first 256 tokens, monitors.semantic)
-  with the same heads; vectors are cached under --cache (minutes to compute once).
+  with the same linear heads (no convolution: it reads static token vectors); vectors are
+  cached under --cache (minutes to compute once).
 - two-stage: static, except that a request whose static high-risk probability is in the
-  unsure band [tau/3, min(0.95, 2 tau)) is decided by the minilm candidate (own tau).
+  unsure band [tau/3, min(0.95, 2 tau)) is decided by the minilm candidate (own tau, own
+  heads); the band was fixed before any run.
 
 "Goes to the teacher" mirrors router.policy.decide with the shipped routing section
 (gateway/data/router/default_routing.yaml: risk and route per category, ambiguity_margin
