@@ -35,7 +35,16 @@ from router_generalization import (  # noqa: E402
 )
 
 from router import corpus  # noqa: E402
-from router.judgment import HARMFUL, HEADS, Heads, choose_threshold, fit_heads, relabel, risk  # noqa: E402
+from router.judgment import (  # noqa: E402
+    HARMFUL,
+    HEADS,
+    Heads,
+    choose_threshold,
+    fit_heads,
+    projection,
+    relabel,
+    risk,
+)
 
 
 def build() -> Heads:
@@ -47,7 +56,8 @@ def build() -> Heads:
         fitted = [i for i in range(len(examples)) if assignment[i] != k]
         heads = risk_heads(features, fitted, [examples[i] for i in fitted])
         held = [i for i in range(len(examples)) if assignment[i] == k]
-        p[held] = [risk(heads, features.readings[i], features.table)[0] for i in held]
+        projected = projection(heads, features.table)
+        p[held] = [risk(heads, features.readings[i], projected)[0] for i in held]
         print(f"fold {k}: done", flush=True)
     threshold = choose_threshold(p, examples, TARGETS)
     return fit_heads(features.readings, examples, CATEGORIES, features.table, threshold=threshold)

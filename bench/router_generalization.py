@@ -71,6 +71,7 @@ from router.judgment import (
     fit_heads,
     fit_risk,
     fit_risk_conv,
+    projection,
     relabel,
     risk,
 )
@@ -196,7 +197,8 @@ def train_fold(features: Features, examples: Sequence[Example], rows: Sequence[i
         fitted = [j for j in range(len(rows)) if inner[j] != k]
         heads = risk_heads(features, [rows[j] for j in fitted], [ex[j] for j in fitted])
         held = [j for j in range(len(rows)) if inner[j] == k]
-        p[held] = [risk(heads, features.readings[rows[j]], features.table)[0] for j in held]
+        projected = projection(heads, features.table)
+        p[held] = [risk(heads, features.readings[rows[j]], projected)[0] for j in held]
     tau = choose_threshold(p, ex, TARGETS)
     readings = [features.readings[i] for i in rows]
     heads = fit_heads(readings, ex, CATEGORIES, features.table, threshold=tau)
@@ -347,10 +349,9 @@ def loso(
 
 def live_classifier(features: Features) -> Live:
     def make(fold: Fold) -> Callable[[str], object]:
-        heads = fold.classifier.heads
+        model = StaticClassifier(_Precomputed(), fold.classifier.heads, table=features.table)
 
         def classify(text: str) -> Classification:
-            model = StaticClassifier(_Precomputed(), heads, table=features.table)
             return model.judge(features.read(text), text)
 
         return classify

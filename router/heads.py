@@ -170,6 +170,29 @@ class ConvHead:
         pooled = np.maximum(top + self.bias, 0.0)
         return float(softmax(pooled @ self.out + self.out_bias)[1])
 
+    def project(self, table: Matrix) -> Matrix:
+        """What each vocabulary row adds at each offset of the filter, side by side:
+        (rows, width * count). The first layer is linear in the token vectors, so with
+        this table a text costs one lookup per token and no product (`probability_of`)."""
+        dims = table.shape[1]
+        parts = [table @ self.filters[i * dims : (i + 1) * dims] for i in range(self.width)]
+        projected: Matrix = np.hstack(parts).astype(np.float32)
+        return projected
+
+    def probability_of(self, projected: Matrix, ids: npt.NDArray[np.intp]) -> float:
+        """`probability` of the text with these token ids, from `project`'s table."""
+        if not len(ids):
+            return 0.5
+        rows, count = projected[ids], self.filters.shape[1]
+        positions = max(1, len(ids) - self.width + 1)
+        hidden = rows[:positions, :count].copy()
+        for i in range(1, self.width):
+            part = rows[i : i + positions, i * count : (i + 1) * count]
+            hidden[: len(part)] += part
+        pooled = np.maximum(hidden.max(axis=0) + self.bias, 0.0)
+        logits = pooled @ self.out + self.out_bias
+        return float(1.0 / (1.0 + np.exp(logits[0] - logits[1])))
+
 
 def _windows(rows: Matrix, width: int) -> Matrix:
     """(positions, width * dims): each token with its next width-1 tokens (zeros past the end)."""

@@ -132,17 +132,24 @@ class Heads:
             return cls(risk, category, float(z["threshold"]), conv)
 
 
-def risk(heads: Heads, reading: Reading, table: Vectors | None) -> tuple[float, int]:
+def risk(heads: Heads, reading: Reading, projected: Vectors | None) -> tuple[float, int]:
     """The request's high-risk probability, and the index of its riskiest linear vector
-    (windows first, the whole text last)."""
+    (windows first, the whole text last). `projected`: the convolution's token table
+    (ConvHead.project); without it the linear head alone decides."""
     vectors = np.vstack([reading.windows, reading.whole[None, :]])
-    linear = heads.risk.probabilities(vectors)[:, 1]
-    riskiest = int(linear.argmax())
-    p = float(linear[riskiest])
-    if heads.conv is not None and table is not None and any(len(i) for i in reading.ids):
-        conv = max(heads.conv.probability(table[i]) for i in reading.ids if len(i))
+    w, b = heads.risk.weights, heads.risk.bias
+    logits = vectors @ (w[:, 1] - w[:, 0]) + (b[1] - b[0])
+    riskiest = int(logits.argmax())
+    p = float(1.0 / (1.0 + np.exp(-logits[riskiest])))
+    if heads.conv is not None and projected is not None and any(len(i) for i in reading.ids):
+        conv = max(heads.conv.probability_of(projected, i) for i in reading.ids if len(i))
         p = (p + conv) / 2.0
     return p, riskiest
+
+
+def projection(heads: Heads, table: Vectors | None) -> Vectors | None:
+    """The convolution's token table for these heads (None without a convolution)."""
+    return heads.conv.project(table) if heads.conv is not None and table is not None else None
 
 
 class StaticClassifier:
@@ -157,6 +164,7 @@ class StaticClassifier:
         table: Vectors | None = None,
     ) -> None:
         self.reader, self.heads, self.table = reader, heads, table
+        self.projected = projection(heads, table)
         self.categories = heads.category.classes
         self._harmful = np.array([c in harmful for c in self.categories])
         self._rules = rules
@@ -176,7 +184,7 @@ class StaticClassifier:
         return self.classify(request_text(messages, prompt))
 
     def judge(self, reading: Reading, text: str = "") -> Classification:
-        p, riskiest = risk(self.heads, reading, self.table)
+        p, riskiest = risk(self.heads, reading, self.projected)
         window = reading.windows[riskiest] if riskiest < len(reading.windows) else reading.whole
         probabilities = self._shares(window, reading.whole, p)
         hits = self._rules.hits(text) if self._rules is not None else frozenset()
@@ -366,6 +374,30 @@ def load(
     refitted = fit_heads(readings, rows, wanted, None, linear, heads.threshold)
     new = Heads(refitted.risk, refitted.category, heads.threshold, heads.conv)
     return StaticClassifier(reader, new, harmful, table=table)
+
+
+class Neighbours:
+    """The corpus examples nearest a request (cosine of whole-text static vectors), to
+    explain a decision with the training rows it resembles. The corpus is read on the
+    first call (a few seconds), not at start-up."""
+
+    def __init__(self, reader: Reader, examples: Sequence[Example] | None = None) -> None:
+        self.reader = reader
+        self._examples = list(examples) if examples is not None else None
+        self._vectors: Vectors | None = None
+
+    def nearest(self, text: str, k: int = 5) -> list[tuple[Example, float]]:
+        examples, vectors = self._index()
+        scores = vectors @ self.reader.read(text).whole
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(examples[i], float(scores[i])) for i in top]
+
+    def _index(self) -> tuple[list[Example], Vectors]:
+        if self._examples is None:
+            self._examples = read_corpus()
+        if self._vectors is None:
+            self._vectors = np.array([self.reader.read(e.text).whole for e in self._examples])
+        return self._examples, self._vectors
 
 
 def examples_from_pairs(

@@ -15,6 +15,7 @@ from router.embedding import StaticEmbedder
 from router.heads import ConvFit, Fit, fit
 from router.judgment import (
     HARMFUL,
+    Neighbours,
     StaticClassifier,
     Training,
     choose_threshold,
@@ -116,6 +117,16 @@ def test_other_languages_are_flagged_unreadable(shipped: StaticClassifier, text:
 )
 def test_english_is_readable(shipped: StaticClassifier, text: str) -> None:
     assert not shipped.classify(text).unreadable
+
+
+def test_nearest_examples_explain_with_their_sources(shipped: StaticClassifier) -> None:
+    rows = [
+        Example("a", "self_harm", True, "I want to end my life tonight"),
+        Example("b", "code", False, "Reverse a list in Python"),
+        Example("c", "general", False, "Recommend a novel about the sea"),
+    ]
+    near = Neighbours(shipped.reader, rows).nearest("how do I end my life", k=2)
+    assert near[0][0].source == "a" and near[0][1] > near[1][1]
 
 
 def test_threshold_minimises_the_shortfall() -> None:
