@@ -248,10 +248,13 @@ def _init_conv(rng: np.random.Generator, dims: int, s: ConvFit) -> list[Matrix]:
     ]
 
 
-def _batches(rng: np.random.Generator, lengths: npt.NDArray[np.int64], size: int) -> list[Matrix]:
+Index = npt.NDArray[np.int64]
+
+
+def _batches(rng: np.random.Generator, lengths: Index, size: int) -> list[Index]:
     """A shuffled order cut into chunks of 20 batches; inside a chunk, batches by length."""
     order = rng.permutation(len(lengths))
-    out = []
+    out: list[Index] = []
     for start in range(0, len(order), size * 20):
         chunk = order[start : start + size * 20]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
