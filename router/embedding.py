@@ -78,7 +78,7 @@ class StaticEmbedder:
         table = np.load(folder / TABLE, allow_pickle=False)
         scale = np.load(folder / SCALE, allow_pickle=False)
         vocab = (folder / VOCAB).read_text(encoding="utf-8").split("\n")[:-1]
-        vectors = (table.astype(np.float32) * scale[:, None]).astype(np.float32)
+        vectors = np.multiply(table, scale[:, None], dtype=np.float32)
         return cls(vectors, WordPiece(vocab))
 
     @property

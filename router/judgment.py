@@ -30,7 +30,7 @@ import numpy.typing as npt
 from router.classifier import Classification, KeywordRules
 from router.corpus import UNLABELLED, Example
 from router.corpus import read as read_corpus
-from router.embedding import StaticEmbedder, Vectors, unit_rows
+from router.embedding import StaticEmbedder, Vectors
 from router.heads import ConvFit, ConvHead, Fit, LinearHead, fit, fit_conv, softmax
 from router.reading import request_text, spans
 
@@ -90,7 +90,10 @@ class WindowReader:
 
 def conv_table(embedder: StaticEmbedder) -> Vectors:
     """The rows the convolution reads: unit token vectors' first CONV_DIMS dimensions."""
-    table: Vectors = (unit_rows(embedder.vectors)[:, :CONV_DIMS] * CONV_SCALE).astype(np.float32)
+    v = embedder.vectors
+    norms = np.sqrt(np.einsum("ij,ij->i", v, v))
+    scale = (CONV_SCALE / np.maximum(norms, 1e-12)).astype(np.float32)
+    table: Vectors = v[:, :CONV_DIMS] * scale[:, None]
     return table
 
 
@@ -162,9 +165,12 @@ class StaticClassifier:
         harmful: frozenset[str] = HARMFUL,
         rules: KeywordRules | None = None,
         table: Vectors | None = None,
+        projected: Vectors | None = None,
     ) -> None:
-        self.reader, self.heads, self.table = reader, heads, table
-        self.projected = projection(heads, table)
+        """`table` (conv_table) or its `projected` form feeds the convolution; the
+        classifier keeps only the projection."""
+        self.reader, self.heads = reader, heads
+        self.projected = projected if projected is not None else projection(heads, table)
         self.categories = heads.category.classes
         self._harmful = np.array([c in harmful for c in self.categories])
         self._rules = rules

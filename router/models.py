@@ -35,7 +35,7 @@ def build(
         model = judgment.load(categories, default, added)
         if rules is not None:
             model = judgment.StaticClassifier(
-                model.reader, model.heads, rules=rules, table=model.table
+                model.reader, model.heads, rules=rules, projected=model.projected
             )
         return model
     raise ValueError(f"unknown router model {kind!r}; one of {KINDS}")
