@@ -1,12 +1,20 @@
-"""The router's cost: decide() latency on real prompts, and the gateway with routing on vs off.
+"""The router's cost: classify latency per model and prompt length, decide() latency on real
+prompts, and the gateway with routing on vs off.
 
+Part 0 times `classify` of each candidate model side by side (interleaved, one call of each
+model per prompt) on prompts of 10, 100 and 2,000 words cut from the router corpus, and
+prints p50/p99 and the ratio to the shipped `static` model: ngram (the current model),
+static (router.judgment, shipped heads), minilm (all-MiniLM-L6-v2 + the same heads; needs
+the semantic extra) and two-stage (static, plus minilm for a prompt in the unsure band:
+both costs are shown, the band's share depends on the traffic).
 Part 1 times classification plus the decision in process, over the MT-Bench turns and
 XSTest prompts shipped in the repository, repeated to a few thousand calls.
 Part 2 starts a zero-latency fake upstream and two gateways in front of it, one with
 routing on (the shipped defaults) and one with `routing.enabled: false`, and sends the
 same real prompts through both, interleaved, after a warm-up.
 
-    .venv/bin/python bench/route_cost.py [--calls 5000] [--requests 1000]
+    .venv/bin/python bench/route_cost.py [--calls 5000] [--requests 1000] [--per-length 300]
+        [--models-only]
 """
 
 from __future__ import annotations
@@ -17,9 +25,10 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -44,6 +53,77 @@ def real_prompts() -> list[str]:
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def length_prompts(words: int, count: int) -> list[str]:
+    """`count` prompts of exactly `words` words, cut from consecutive corpus texts."""
+    from router import corpus
+
+    texts = [e.text for e in corpus.read() if e.source not in ("padded_harmful", "long_benign")]
+    stream = " ".join(texts).split()
+    step = max(1, (len(stream) - words) // count)
+    return [" ".join(stream[i * step : i * step + words]) for i in range(count)]
+
+
+def models() -> dict[str, Callable[[str], object]]:
+    """Each candidate's classify; minilm and two-stage only with the semantic extra."""
+    from router import judgment
+
+    routing = config_mod.RoutingSettings.model_validate(config_mod.default_routing())
+    began = time.perf_counter()
+    static = judgment.load()
+    print(f"static model load: {time.perf_counter() - began:.2f} s")
+    out: dict[str, Callable[[str], object]] = {
+        "ngram": router_setup.build(routing).classifier.classify,
+        "static": static.classify,
+    }
+    try:
+        from monitors import semantic
+
+        model = semantic.load()
+    except Exception as exc:  # the optional extra is missing
+        print(f"minilm skipped: {exc}")
+        return out
+    heads = static.heads
+    minilm = judgment.StaticClassifier(_MiniLMReader(model.embed), heads)
+    out["minilm"] = minilm.classify
+    out["two-stage (in band)"] = lambda text: (static.classify(text), minilm.classify(text))
+    return out
+
+
+class _MiniLMReader:
+    """Whole-text MiniLM vectors through the static heads' shape (cost only: the heads
+    were fitted on static vectors, so these probabilities mean nothing)."""
+
+    def __init__(self, embed: Callable[[str], Any]) -> None:
+        self.embed = embed
+
+    def read(self, text: str) -> Any:
+        from router.judgment import Reading
+
+        v = self.embed(text)[:256]
+        return Reading(v[None, :], v, 1.0, 1.0)
+
+
+def bench_models(per_length: int) -> None:
+    candidates = models()
+    print(f"\nclassify latency, interleaved, {per_length} prompts per length (us)")
+    print(f"{'words':>6} {'model':<22} {'p50':>9} {'p99':>9} {'p50 / static':>13}")
+    for words in (10, 100, 2000):
+        prompts = length_prompts(words, per_length)
+        took: dict[str, list[float]] = {name: [] for name in candidates}
+        for i, text in enumerate(prompts * 2):
+            for name, classify in candidates.items():
+                if name.startswith(("minilm", "two-stage")) and i % 5:
+                    continue  # the slow ones on every fifth prompt
+                t0 = time.perf_counter()
+                classify(text)
+                if i >= len(prompts):  # the first pass warms caches
+                    took[name].append(1e6 * (time.perf_counter() - t0))
+        base = pct(took["static"], 0.5)
+        for name, values in took.items():
+            p50, p99 = pct(values, 0.5), pct(values, 0.99)
+            print(f"{words:>6} {name:<22} {p50:>9.0f} {p99:>9.0f} {p50 / base:>13.2f}")
 
 
 def bench_decide(prompts: list[str], calls: int) -> None:
@@ -114,7 +194,12 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--per-length", type=int, default=300)
+    parser.add_argument("--models-only", action="store_true", help="only part 0")
     args = parser.parse_args()
+    bench_models(args.per_length)
+    if args.models_only:
+        return
     prompts = real_prompts()
     bench_decide(prompts, args.calls)
     asyncio.run(bench_gateway(prompts, args.requests))

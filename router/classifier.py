@@ -1,4 +1,5 @@
-"""Risk-category classification: keyword rules plus a linear model over hashed n-grams."""
+"""Risk-category classification results, keyword rules, and the `ngram` model (a linear model
+over hashed n-grams); the `static` model that reads meaning is in router/judgment.py."""
 
 from __future__ import annotations
 
@@ -15,10 +16,20 @@ from router.text_features import DIMENSIONS, clip, hashed
 
 @dataclass(frozen=True, slots=True)
 class Classification:
-    """Probability per category (summing to 1) and the categories whose keyword rules fired."""
+    """Probability per category (summing to 1) and the categories whose keyword rules fired.
+
+    Models that judge risk on their own also give `high_risk`, the probability that the
+    request is harmful (None: the model has no such head), and how much of the text's
+    lettering their vocabulary reads (`readable`, 0..1); `unreadable` is set when that share
+    is below the model's threshold (another language or script), so the policy can send
+    the request to a configured target instead of trusting the probabilities.
+    """
 
     probabilities: Mapping[str, float]
     keyword_hits: frozenset[str]
+    high_risk: float | None = None
+    readable: float = 1.0
+    unreadable: bool = False
 
     def ranked(self) -> list[tuple[str, float]]:
         return sorted(self.probabilities.items(), key=lambda kv: (-kv[1], kv[0]))
