@@ -69,12 +69,14 @@ def models() -> dict[str, Callable[[str], object]]:
     """Each candidate's classify; minilm and two-stage only with the semantic extra."""
     from router import judgment
 
-    routing = config_mod.RoutingSettings.model_validate(config_mod.default_routing())
+    routing = RoutingSettings.model_validate(default_routing())
     began = time.perf_counter()
     static = judgment.load()
     print(f"static model load: {time.perf_counter() - began:.2f} s")
     out: dict[str, Callable[[str], object]] = {
-        "ngram": router_setup.build(routing).classifier.classify,
+        "ngram": router_build.build(
+            routing.model_copy(update={"classifier": "ngram"})
+        ).classifier.classify,
         "static": static.classify,
     }
     try:

@@ -408,11 +408,12 @@ def two_stage_live(
 
 def ngram(examples: Sequence[Example], sources: Sequence[str]) -> list[Line]:
     """The shipped n-gram model and policy, exactly as the gateway builds them."""
-    from gateway import config as config_mod
-    from gateway import router_setup
+    from gateway.config import router_build
+    from gateway.config.load import default_routing
+    from gateway.config.settings import RoutingSettings
 
-    routing = config_mod.RoutingSettings.model_validate(config_mod.default_routing())
-    parts = router_setup.build(routing)
+    shipped = RoutingSettings.model_validate(default_routing())
+    parts = router_build.build(shipped.model_copy(update={"classifier": "ngram"}))
     out = []
     for source in sources:
         if source == "examples":

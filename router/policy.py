@@ -29,10 +29,12 @@ def decide(
     """Pick the upstream for one request; every branch names its reason.
 
     Order: a forced route (when the policy allows it), the category's own route
-    (`policy`), its breaker (`breaker_open`), a high-risk category likely enough or named
-    by a keyword though not on top (`high_risk_signal`), a close top two whose runner-up
-    is riskier (`ambiguous`), else the student with the category's escalation checks
-    (`policy`). `state` maps a category to its breaker. `sample` is the request's stable draw in
+    (`policy`), its breaker (`breaker_open`), text the classifier cannot read, to the
+    configured target (`unreadable`), the classifier's harmful probability at or above
+    `high_risk_threshold`, or a high-risk category likely enough or named by a keyword
+    though not on top (`high_risk_signal`), a close top two whose runner-up is riskier
+    (`ambiguous`), else the student with the category's escalation checks (`policy`).
+    `state` maps a category to its breaker. `sample` is the request's stable draw in
     [0, 1) (router.sampling.fraction): below the category's `shadow_rate`, it is shadowed.
     """
     if not policy.enabled:
@@ -57,6 +59,8 @@ def decide(
         return made(Target.TEACHER, Reason.POLICY)
     if state.get(category.name) is BreakerState.OPEN:
         return made(Target.TEACHER, Reason.BREAKER_OPEN)
+    if classification.unreadable and policy.unreadable_target is not None:
+        return made(policy.unreadable_target, Reason.UNREADABLE)
     if _high_risk_signal(classification, policy, category):
         return made(Target.TEACHER, Reason.HIGH_RISK_SIGNAL)
     if len(ranked) > 1 and p1 - p2 < policy.ambiguity_margin:
@@ -88,7 +92,11 @@ class _Maker:
 
 
 def _high_risk_signal(c: Classification, policy: Policy, chosen: CategoryPolicy) -> bool:
-    """A high-risk category that is not the chosen one still looks likely, or its keywords hit."""
+    """The classifier's harmful probability reaches the threshold; or a high-risk category
+    that is not the chosen one still looks likely, or its keywords hit."""
+    threshold = policy.high_risk_threshold
+    if threshold is not None and c.high_risk is not None and c.high_risk >= threshold:
+        return chosen.route is not RouteMode.STUDENT or chosen.risk is not Risk.HIGH
     for name, category in policy.categories.items():
         if category.risk is not Risk.HIGH or name == chosen.name:
             continue

@@ -22,6 +22,7 @@ class Reason(StrEnum):
     POLICY = "policy"
     HIGH_RISK_SIGNAL = "high_risk_signal"  # a high-risk category is likely, though not on top
     AMBIGUOUS = "ambiguous"  # a close top two whose runner-up is handled more carefully
+    UNREADABLE = "unreadable"  # text the classifier has no vocabulary for (a language, script)
     LOW_CONFIDENCE = "low_confidence"
     STUDENT_REFUSAL = "student_refusal"
     BREAKER_OPEN = "breaker_open"
@@ -92,6 +93,11 @@ class Policy:
     default_category: str = "general"
     ambiguity_margin: float = 0.15
     high_risk_signal: float = HIGH_RISK_SIGNAL
+    # The classifier's own is-this-harmful probability at or above this: the teacher
+    # (None: the classifier has no such head, or the operator turned it off).
+    high_risk_threshold: float | None = None
+    # Where text the classifier cannot read goes (None: it is routed like any other).
+    unreadable_target: Target | None = Target.TEACHER
     min_confidence: float = 0.0
     keyword_signals: bool = True
     allow_forced_route: bool = False

@@ -1,4 +1,4 @@
-"""Builds the router's plain-value policy and trained classifier from the routing settings."""
+"""Builds the router's plain-value policy and its classifier from the routing settings."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 from gateway.config import files
 from gateway.config.settings import DATA, RoutingSettings
-from router.classifier import HashedLinearClassifier, KeywordRules, train
-from router.types import CategoryPolicy, EscalationRule, Policy
+from router import models
+from router.classifier import Classifier, KeywordRules
+from router.judgment import Heads
+from router.types import CategoryPolicy, EscalationRule, Policy, Target
 
 SHIPPED_EXAMPLES = DATA / "router" / "examples.tsv"
 
@@ -16,17 +18,25 @@ SHIPPED_EXAMPLES = DATA / "router" / "examples.tsv"
 @dataclass(frozen=True)
 class RouterParts:
     policy: Policy
-    classifier: HashedLinearClassifier
+    classifier: Classifier
 
 
 def build(routing: RoutingSettings, base_dir: Path | None = None) -> RouterParts:
-    """Train on the shipped examples whose category is configured, plus `examples_file`."""
-    categories = tuple(routing.categories)
-    examples = [e for e in read_examples(SHIPPED_EXAMPLES) if e[0] in routing.categories]
+    """The configured classifier: `static` (the shipped model, its heads refitted when an
+    `examples_file` adds labeled prompts) or `ngram` (trained here on the shipped examples
+    of the configured categories plus `examples_file`). Blocking: seconds of CPU at most."""
+    extra: list[tuple[str, str]] = []
     if routing.examples_file:
-        examples += files.read_examples(examples_path(routing, base_dir), routing.categories)
-    rules = KeywordRules.compile({n: c.keywords for n, c in routing.categories.items()})
-    classifier = train(examples, categories, rules, keyword_boost=routing.keyword_boost)
+        extra = files.read_examples(examples_path(routing, base_dir), routing.categories)
+    shipped = []
+    if routing.classifier == "ngram":
+        shipped = [e for e in read_examples(SHIPPED_EXAMPLES) if e[0] in routing.categories]
+    classifier = models.build(
+        routing.classifier, tuple(routing.categories), routing.default_category,
+        examples=shipped, extra=extra,
+        rules=KeywordRules.compile({n: c.keywords for n, c in routing.categories.items()}),
+        keyword_boost=routing.keyword_boost,
+    )  # fmt: skip
     return RouterParts(policy(routing), classifier)
 
 
@@ -53,7 +63,16 @@ def policy(routing: RoutingSettings) -> Policy:
         min_confidence=routing.min_confidence,
         keyword_signals=routing.keyword_signals,
         allow_forced_route=routing.allow_route_header,
+        high_risk_threshold=high_risk_threshold(routing),
+        unreadable_target=Target(routing.unreadable_route),
     )
+
+
+def high_risk_threshold(routing: RoutingSettings) -> float | None:
+    """The configured threshold, else the static model's own (chosen with its heads)."""
+    if routing.high_risk_threshold is not None:
+        return routing.high_risk_threshold
+    return Heads.load().threshold if routing.classifier == "static" else None
 
 
 def examples_path(routing: RoutingSettings, base_dir: Path | None) -> Path:

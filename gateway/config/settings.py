@@ -101,7 +101,12 @@ class EscalationSettings(_Strict):
 
 class RoutingSettings(_Strict):
     enabled: bool = True  # false: no classification, every request to the student
+    classifier: Literal["static", "ngram"] = "static"
     default_category: str = "general"
+    # The classifier's harmful probability at or above this: the teacher (None: the
+    # static model's own threshold; the ngram model has no such head).
+    high_risk_threshold: float | None = Field(default=None, gt=0, le=1)
+    unreadable_route: Literal["teacher", "student"] = "teacher"
     ambiguity_margin: float = Field(default=0.15, ge=0, le=1)
     high_risk_signal: float = Field(default=HIGH_RISK_SIGNAL, gt=0, le=1)
     min_confidence: float = Field(default=0.0, ge=0, le=1)

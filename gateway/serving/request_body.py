@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from gateway.serving.errors import ClientError, ClientErrorType
+from router.reading import request_text
 
 # Deeper JSON is refused: nothing OpenAI-shaped nests this far, and the encoder that
 # forwards the body stops at 254 levels (a 500 otherwise).
@@ -77,18 +78,13 @@ def parse(raw: bytes, endpoint: Endpoint) -> ParsedRequest:
 
 
 def prompt_text(request: ParsedRequest) -> str:
-    """The text the router classifies: user turns for chat, the prompt for completions."""
+    """The text the router classifies: every message of a chat request, whatever its role
+    (system, developer, user, assistant, tool; tool-call arguments too), or the prompt of a
+    completion. Risky text in any of them counts."""
     body = request.body
     if request.endpoint is Endpoint.CHAT:
-        text = "\n".join(_message_text(m) for m in body["messages"] if m.get("role") == "user")
-    else:
-        prompt = body["prompt"]
-        text = (
-            prompt
-            if isinstance(prompt, str)
-            else "\n".join(p for p in prompt if isinstance(p, str))
-        )
-    return text
+        return request_text(messages=body["messages"])
+    return request_text(prompt=body["prompt"])
 
 
 def _too_deep(value: object, limit: int) -> bool:
@@ -113,17 +109,6 @@ def _check_messages(messages: object) -> None:
             raise _invalid(
                 f"messages[{i}] must be an object with a string 'role'.", f"messages.{i}.role"
             )
-
-
-def _message_text(message: dict[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: keep the text ones
-        return " ".join(
-            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
-        )
-    return ""
 
 
 def _invalid(message: str, param: str | None) -> ClientError:

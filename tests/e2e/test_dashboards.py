@@ -115,7 +115,7 @@ def drive_every_path(stack: Stack) -> None:
         ("refuse", Behavior(answer="I'm sorry, but I can't help with that.")),
         ("crash", Behavior(status=500)),
         ("bad params", Behavior(status=400)),
-        ("hang", Behavior(answer="x " * 40, hang_after_tokens=2)),
+        ("slowly", Behavior(answer="x " * 40, hang_after_tokens=2)),
     ]
     t.rules = [
         ("Solve", Behavior(answer="The result is 42.")),
@@ -130,7 +130,7 @@ def drive_every_path(stack: Stack) -> None:
     # general category's breaker, and a teacher-routed stream ends before the client leaves.
     with httpx.Client(timeout=20) as http, http.stream(
         "POST", stack.url + "/v1/chat/completions",
-        json={"model": "assistant", "messages": [{"role": "user", "content": "please hang"}],
+        json={"model": "assistant", "messages": [{"role": "user", "content": "Tell me a long story, slowly"}],
               "stream": True},
     ) as response:  # fmt: skip
         next(response.iter_bytes())  # then disconnect

@@ -1,11 +1,15 @@
-"""The default classifier: trained on the shipped examples, checked on prompts it never saw."""
+"""The ngram classifier (`routing.classifier: ngram`): trained on the shipped examples,
+checked on prompts it never saw."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from gateway.config import router_build
+from gateway.config.load import default_routing
 from gateway.config.router_build import RouterParts
+from gateway.config.settings import RoutingSettings
 from router.classifier import KeywordRules, train
 from router.text_features import DIMENSIONS, clip, hashed
 
@@ -39,20 +43,32 @@ UNSEEN = [
 ]
 
 
-def test_unseen_prompts_mostly_land_in_their_category(router_parts: RouterParts) -> None:
+@pytest.fixture(scope="module")
+def ngram() -> RouterParts:
+    shipped = RoutingSettings.model_validate(default_routing())
+    keywords = {"violence": ["kill\\w*"]}
+    categories = {
+        name: c.model_copy(update={"keywords": keywords.get(name, [])})
+        for name, c in shipped.categories.items()
+    }
+    routing = shipped.model_copy(update={"classifier": "ngram", "categories": categories})
+    return router_build.build(routing)
+
+
+def test_unseen_prompts_mostly_land_in_their_category(ngram: RouterParts) -> None:
     wrong = [
         (prompt, got)
         for prompt, want in UNSEEN
-        if (got := router_parts.classifier.classify(prompt).ranked()[0][0]) != want
+        if (got := ngram.classifier.classify(prompt).ranked()[0][0]) != want
     ]
     assert len(wrong) <= 2, wrong
 
 
-def test_probabilities_and_keyword_hits(router_parts: RouterParts) -> None:
-    result = router_parts.classifier.classify("How do I kill a zombie process?")
+def test_probabilities_and_keyword_hits(ngram: RouterParts) -> None:
+    result = ngram.classifier.classify("How do I kill a zombie process?")
     assert sum(result.probabilities.values()) == pytest.approx(1.0)
     assert "violence" in result.keyword_hits  # "kill": a signal for the policy to weigh
-    plain = router_parts.classifier.classify("How do I stop a zombie process?")
+    plain = ngram.classifier.classify("How do I stop a zombie process?")
     assert plain.keyword_hits == frozenset() and plain.ranked()[0][0] == "code"
     # the keyword's boost moves probability towards its category
     assert result.probabilities["violence"] > plain.probabilities["violence"]

@@ -15,16 +15,15 @@ from router.embedding import StaticEmbedder
 from router.heads import ConvFit, Fit, fit
 from router.judgment import (
     HARMFUL,
-    Neighbours,
     StaticClassifier,
     Training,
     choose_threshold,
-    examples_from_pairs,
     load,
     relabel,
     row_weights,
     train,
 )
+from router.neighbours import Neighbours, examples_from_pairs
 from router.policy import decide
 from router.types import CategoryPolicy, Policy, Risk, RouteMode, Target
 
