@@ -165,6 +165,7 @@ class Pool:
         self._idle: deque[_Connection] = deque()
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._closed = False
 
     async def request(
         self,
@@ -209,6 +210,9 @@ class Pool:
                 if reused and not conn.got_bytes and attempt == 0:
                     continue
                 raise
+            except BaseException:
+                conn.close()  # cancelled while waiting: nobody will read this answer
+                raise
             return Response(status, conn.headers, conn, silence_s)
         raise UpstreamFailure(UpstreamErrorType.PROTOCOL, "unreachable")
 
@@ -240,10 +244,13 @@ class Pool:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
     def give_back(self, conn: _Connection, reusable: bool) -> None:
-        if reusable:
+        if reusable and not self._closed:
             self._idle.append(conn)
+        else:
+            conn.close()  # a connection in use when the pool was closed: closed on its return
         self._slots.release()
 
     async def aclose(self) -> None:
+        self._closed = True
         while self._idle:
             self._idle.pop().close()
