@@ -186,6 +186,7 @@ class Pool:
         self._open: set[_Connection] = set()  # every connection not yet closed
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._closed = False
 
     async def request(
         self,
@@ -268,12 +269,16 @@ class Pool:
         self._open.discard(conn)
 
     def give_back(self, conn: _Connection, reusable: bool) -> None:
-        if reusable:
+        if reusable and not self._closed:
             self._idle.append(conn)
+        else:
+            conn.close()  # a connection in use when the pool was closed: closed on its return
         self._slots.release()
 
     async def aclose(self) -> None:
-        """Close every connection, idle or still in use (a shutdown cancels their users)."""
+        """Close every connection, idle or still in use (a shutdown cancels their users);
+        one given back later is closed, not kept."""
+        self._closed = True
         self._idle.clear()
         for conn in list(self._open):
             conn.close()

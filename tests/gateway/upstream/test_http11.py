@@ -123,3 +123,43 @@ def test_connection_refused_is_a_connect_error() -> None:
             await pool.request("GET", "/models", {}, b"")
 
     asyncio.run(body())
+
+
+def test_a_request_cancelled_while_waiting_closes_its_connection() -> None:
+    asked, closed = asyncio.Event(), asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        asked.set()
+        assert await reader.read() == b""  # never answers; the client closes
+        closed.set()
+
+    async def body(pool: Pool, accepted: list[int]) -> None:
+        task = asyncio.create_task(pool.request("POST", "/x", {}, b""))
+        await asyncio.wait_for(asked.wait(), 5)
+        task.cancel()  # waiting for the answer: a shadow worker stopped at shutdown, say
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.wait_for(closed.wait(), 5)
+
+    asyncio.run(serve(handler, body))
+
+
+def test_a_connection_in_use_when_the_pool_closes_is_closed_on_its_return() -> None:
+    closed = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+        assert await reader.read() == b""  # a kept-alive connection the client closes
+        closed.set()
+
+    async def body(pool: Pool, accepted: list[int]) -> None:
+        response = await pool.request("POST", "/x", {}, b"")
+        await pool.aclose()  # a retired upstream closed while a request still reads
+        assert await response.read() == b"ok"
+        response.release()
+        await asyncio.wait_for(closed.wait(), 5)
+
+    asyncio.run(serve(handler, body))
