@@ -79,7 +79,7 @@ def test_a_1mb_prompt_is_served(make_stack: StackFactory) -> None:
     stack = make_stack(extra_yaml="server: {max_body_bytes: 4194304}\n")
     stack.student_script.default = Behavior(answer="long read")
     big: list[openai.types.chat.ChatCompletionMessageParam] = [
-        {"role": "user", "content": "summarise: " + "lorem ipsum dolor " * 60_000}
+        {"role": "user", "content": "summarise: " + "the quick brown fox " * 52_000}
     ]
     done = stack.client().chat.completions.create(model="assistant", messages=big)
     assert done.choices[0].message.content == "long read"
