@@ -23,6 +23,7 @@ from gateway.config.metrics import ReloadMetrics
 from gateway.config.recent import RecentRequests
 from gateway.config.reload import Reloader, file_identity
 from gateway.config.router_build import RouterParts
+from gateway.config.router_explain import Explainer
 from gateway.services import Clocks, Services, build_services
 from gateway.serving.accounting import Accounting
 from gateway.serving.metrics import GatewayMetrics
@@ -48,6 +49,7 @@ class Gateway:
     services: Services
     proxy: Proxy
     reloader: Reloader
+    explainer: Explainer
     started_at: int
 
 
@@ -85,7 +87,7 @@ async def run_gateway(
         log.info("distillgate ready: models=%s config=%s", list(config.settings.models),
                  config.digest[:12])  # fmt: skip
         try:
-            yield Gateway(services, proxy, reloader, int(time.time()))
+            yield Gateway(services, proxy, reloader, Explainer(), int(time.time()))
         finally:
             with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)

@@ -67,6 +67,7 @@ class Calibration:
     ambiguity_margin: float
     high_risk_signal: float
     min_confidence: float
+    high_risk_threshold: float | None  # None: the classifier has no harmful probability
     teacher_share: float
     floor: float  # the share that goes to the teacher by category route alone
 
@@ -76,36 +77,59 @@ def calibrate(
 ) -> Calibration:
     """The thresholds whose teacher share on these prompts is closest to `target_share`.
 
-    Ties go to the values nearest the current policy, so a calibration moves as little
-    as it needs to.
+    With a classifier that judges harm itself (`high_risk`), its threshold and the
+    ambiguity margin are searched, the rest kept; otherwise the margin, the per-category
+    signal and the minimum confidence. Ties go to the values nearest the current policy,
+    so a calibration moves as little as it needs to.
     """
-    margins = [0.0, *[round(0.025 * i, 3) for i in range(1, 21)]]
-    signals = [round(0.05 * i, 2) for i in range(2, 21)]
-    confidences = [0.0, 0.1, 0.15, 0.2, 0.25, 0.3]
-    best: tuple[tuple[float, ...], Calibration] | None = None
     floor_policy = dataclasses.replace(
-        policy, ambiguity_margin=0.0, high_risk_signal=1.01, keyword_signals=False
-    )
+        policy, ambiguity_margin=0.0, high_risk_signal=1.01, keyword_signals=False,
+        high_risk_threshold=None,
+    )  # fmt: skip
     floor = _share(classifications, floor_policy)
-    for margin in margins:
-        for signal in signals:
-            for confidence in confidences:
-                trial = dataclasses.replace(
-                    policy,
-                    ambiguity_margin=margin,
-                    high_risk_signal=signal,
-                    min_confidence=confidence,
-                )
-                share = _share(classifications, trial)
-                cost = (
-                    round(abs(share - target_share), 6),
-                    abs(signal - policy.high_risk_signal) + abs(confidence - policy.min_confidence),
-                    abs(margin - policy.ambiguity_margin),
-                )
-                if best is None or cost < best[0]:
-                    best = (cost, Calibration(margin, signal, confidence, share, floor))
+    judged = any(c.high_risk is not None for c in classifications)
+    best: tuple[tuple[float, ...], Calibration] | None = None
+    for trial in _trials(policy, judged):
+        share = _share(classifications, trial)
+        cost = (round(abs(share - target_share), 6), _distance(trial, policy))
+        if best is None or cost < best[0]:
+            found = Calibration(
+                trial.ambiguity_margin, trial.high_risk_signal, trial.min_confidence,
+                trial.high_risk_threshold, share, floor,
+            )  # fmt: skip
+            best = (cost, found)
     assert best is not None
     return best[1]
+
+
+def _trials(policy: Policy, judged: bool) -> list[Policy]:
+    margins = [0.0, *[round(0.025 * i, 3) for i in range(1, 21)]]
+    if judged:
+        thresholds = [round(0.025 * i, 3) for i in range(2, 39)]
+        return [
+            dataclasses.replace(policy, ambiguity_margin=m, high_risk_threshold=h)
+            for m in margins
+            for h in thresholds
+        ]
+    signals = [round(0.05 * i, 2) for i in range(2, 21)]
+    confidences = [0.0, 0.1, 0.15, 0.2, 0.25, 0.3]
+    return [
+        dataclasses.replace(policy, ambiguity_margin=m, high_risk_signal=s, min_confidence=c)
+        for m in margins
+        for s in signals
+        for c in confidences
+    ]
+
+
+def _distance(trial: Policy, policy: Policy) -> float:
+    now, then = trial.high_risk_threshold, policy.high_risk_threshold
+    moved = abs(now - then) if now is not None and then is not None else 0.0
+    return (
+        moved
+        + abs(trial.high_risk_signal - policy.high_risk_signal)
+        + abs(trial.min_confidence - policy.min_confidence)
+        + abs(trial.ambiguity_margin - policy.ambiguity_margin) / 10
+    )
 
 
 def _share(classifications: Sequence[Classification], policy: Policy) -> float:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import orjson
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,6 +16,7 @@ from gateway.api.auth import Authenticator
 from gateway.config.load import ConfigError
 from gateway.lifespan import current
 from gateway.serving.errors import GatewayError
+from router.reading import request_text
 
 _SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key|auth|cred", re.IGNORECASE)
 
@@ -58,12 +61,54 @@ def add_routes(app: FastAPI, auth: Authenticator) -> None:
             ) from None
         return JSONResponse(result)
 
+    @app.post("/admin/route")
+    async def route(request: Request) -> Response:
+        """Why the router would send this request where it does: `{"prompt": "..."}`, or a
+        chat or completions request body (every message counts, as when it is served)."""
+        auth.check_admin(request.headers.get("authorization"))
+        gateway = current(request)
+        live = gateway.services.live.current
+        body = _json_object(await request.body())
+        text = request_text(messages=_messages(body), prompt=body.get("prompt"))
+        if not text:
+            raise _bad("The body needs a 'prompt' string or a 'messages' list.", "prompt")
+        alias = body.get("model") if body.get("model") in live.aliases else next(iter(live.aliases))
+        breakers = gateway.services.monitor.breaker_states(str(alias))
+        found = await asyncio.to_thread(
+            gateway.explainer.explain, live.classifier, live.policy, text, breakers
+        )
+        return JSONResponse({"model": alias, **found.as_json()})
+
     @app.get("/admin/config")
     async def running_config(request: Request) -> Response:
         auth.check_admin(request.headers.get("authorization"))
         live = current(request).services.live.current
         body = {"sha256": live.digest, "config": redacted(live.settings.model_dump())}
         return JSONResponse(body)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _bad("The body is not valid JSON.", None) from None
+    if not isinstance(value, dict):
+        raise _bad("The body must be a JSON object.", None)
+    return value
+
+
+def _messages(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    messages = body.get("messages")
+    if messages is None:
+        return None
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise _bad("'messages' must be a list of objects.", "messages")
+    return messages
+
+
+def _bad(message: str, param: str | None) -> GatewayError:
+    return GatewayError(400, message, type_="invalid_request_error", code="invalid_request",
+                        param=param)  # fmt: skip
 
 
 def redacted(value: Any) -> Any:

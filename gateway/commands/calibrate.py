@@ -59,5 +59,7 @@ def run_calibrate(
         )
     print("\nrouting:", file=out)
     print(f"  ambiguity_margin: {found.ambiguity_margin}", file=out)
+    if found.high_risk_threshold is not None:
+        print(f"  high_risk_threshold: {found.high_risk_threshold}", file=out)
     print(f"  high_risk_signal: {found.high_risk_signal}", file=out)
     print(f"  min_confidence: {found.min_confidence}", file=out)

@@ -17,6 +17,7 @@ COMMANDS = {
     "serve": ("serve", "run"),
     "check-config": ("check_config", "run"),
     "demo": ("demo", "run"),
+    "route-explain": ("route_explain", "run"),
     "route-eval": ("route_eval", "run"),
     "calibrate": ("calibrate", "run"),
     "calibrate-gap": ("calibrate_gap", "run"),

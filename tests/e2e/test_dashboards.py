@@ -130,8 +130,8 @@ def drive_every_path(stack: Stack) -> None:
     # general category's breaker, and a teacher-routed stream ends before the client leaves.
     with httpx.Client(timeout=20) as http, http.stream(
         "POST", stack.url + "/v1/chat/completions",
-        json={"model": "assistant", "messages": [{"role": "user", "content": "Tell me a long story, slowly"}],
-              "stream": True},
+        json={"model": "assistant", "stream": True,
+              "messages": [{"role": "user", "content": "Tell me a long story, slowly"}]},
     ) as response:  # fmt: skip
         next(response.iter_bytes())  # then disconnect
     for i in range(3):

@@ -109,3 +109,37 @@ def test_routing_disabled_sends_everything_to_the_student() -> None:
         "general",
         Reason.POLICY,
     )
+
+
+JUDGED = Policy(POLICY.categories, high_risk_threshold=0.3)
+
+
+@pytest.mark.parametrize(
+    ("classification", "policy", "want"),
+    [
+        # the classifier's own harmful probability, at or over the threshold
+        (Classification({"general": 0.9, "code": 0.1}, frozenset(), high_risk=0.3), JUDGED,
+         (Target.TEACHER, Reason.HIGH_RISK_SIGNAL)),
+        (Classification({"general": 0.9, "code": 0.1}, frozenset(), high_risk=0.29), JUDGED,
+         (Target.STUDENT, Reason.POLICY)),
+        # ... not when the operator turned it off (None)
+        (Classification({"general": 0.9, "code": 0.1}, frozenset(), high_risk=0.9), POLICY,
+         (Target.STUDENT, Reason.POLICY)),
+        # text the classifier cannot read goes to the configured target
+        (Classification({"general": 0.9, "code": 0.1}, frozenset(), unreadable=True), JUDGED,
+         (Target.TEACHER, Reason.UNREADABLE)),
+        (Classification({"general": 0.9, "code": 0.1}, frozenset(), unreadable=True),
+         Policy(POLICY.categories, unreadable_target=Target.STUDENT),
+         (Target.STUDENT, Reason.UNREADABLE)),
+        (Classification({"general": 0.9, "code": 0.1}, frozenset(), unreadable=True),
+         Policy(POLICY.categories, unreadable_target=None), (Target.STUDENT, Reason.POLICY)),
+        # a high-risk category's own route comes first
+        (Classification({"violence": 0.9, "general": 0.1}, frozenset(), unreadable=True),
+         JUDGED, (Target.TEACHER, Reason.POLICY)),
+    ],
+)  # fmt: skip
+def test_the_harmful_probability_and_unreadable_text(
+    classification: Classification, policy: Policy, want: tuple[Target, Reason]
+) -> None:
+    decision = decide(classification, policy, {})
+    assert (decision.target, decision.reason) == want
