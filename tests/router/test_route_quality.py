@@ -1,4 +1,9 @@
-"""Routing quality of the shipped defaults on held-out public prompt sets (never trained on)."""
+"""The shipped router on XSTest and MT-Bench: a regression check, not evidence.
+
+Both sets are among the static model's training sources (router/data/SOURCE.md), so these
+numbers are in-sample. What generalises is measured leave-one-source-out by
+bench/router_generalization.py, and on a split training never saw by
+tests/router/test_judgment.py::test_route_quality_on_a_split_training_never_saw."""
 
 from __future__ import annotations
 
@@ -22,7 +27,6 @@ def test_xstest_unsafe_goes_to_the_teacher(router_parts: RouterParts) -> None:
     total = summarize(decisions, [r.risky for r in rows], ["x"] * len(rows), router_parts.policy)[
         -1
     ]
-    # The aim is every unsafe prompt; the shipped defaults reach 93%.
     assert total.risky_recall is not None and total.risky_recall >= 0.9
     # A safe-but-scary prompt either goes to the teacher or to the student under a
     # low-risk category, never to the student as, say, "violence".
