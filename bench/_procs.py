@@ -88,10 +88,11 @@ def spawn(
     env: dict[str, str] | None = None,
     timeout_s: float = 30,
     quiet: bool = False,
+    cwd: str | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start `cmd`, wait until it answers on `port`, stop it at the end."""
     out = subprocess.DEVNULL if quiet else None
-    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
+    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out, cwd=cwd)
     try:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -28,6 +28,7 @@ from gateway.config.load import LoadedConfig
 from gateway.config.router_build import RouterParts
 from gateway.config.settings import Settings
 from gateway.upstream.aliases import AliasUpstreams, upstreams_of
+from gateway.upstream.guard_client import guard_of
 from gateway.upstream.shadow_client import ShadowClient
 from monitors import judge, semantic
 from monitors.budget import Limits, RedisBudget
@@ -92,7 +93,8 @@ async def build_services(
         if router is None:  # training is CPU work: off the event loop
             router = await asyncio.to_thread(router_build.build, settings.routing, config.base_dir)
         live = LiveConfigHolder()
-        live.swap(LiveConfig.first(config, upstreams_of(config, transport), router))
+        guard = guard_of(config, transport)
+        live.swap(LiveConfig.first(config, upstreams_of(config, transport), router, guard))
         stack.push_async_callback(_close_upstreams, live)
         background = Background()  # its tasks use the clients above: they stop first
         stack.push_async_callback(background.aclose)
@@ -257,4 +259,6 @@ async def _close_upstreams(live: LiveConfigHolder) -> None:
     if live.ready:
         for upstreams in reversed(list(live.current.aliases.values())):
             await upstreams.aclose()
+        if live.current.guard is not None:
+            await live.current.guard.aclose()
         live.swap(None)

@@ -23,6 +23,8 @@ class Reason(StrEnum):
     HIGH_RISK_SIGNAL = "high_risk_signal"  # a high-risk category is likely, though not on top
     AMBIGUOUS = "ambiguous"  # a close top two whose runner-up is handled more carefully
     UNREADABLE = "unreadable"  # text the classifier has no vocabulary for (a language, script)
+    GUARD = "guard"  # the guard model called the request unsafe
+    GUARD_UNAVAILABLE = "guard_unavailable"  # the guard failed or was late; on_error: teacher
     LOW_CONFIDENCE = "low_confidence"
     STUDENT_REFUSAL = "student_refusal"
     BREAKER_OPEN = "breaker_open"

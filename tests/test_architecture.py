@@ -39,7 +39,7 @@ GATEWAY_ROOMS: dict[str, set[str]] = {
     "app": {"api", "config", "lifespan", "serving", "services"},
     "audit": {"config", "upstream"},
     "fake_vllm": set(),
-    "commands": {"api", "app", "audit", "config", "fake_vllm", "services"},
+    "commands": {"api", "app", "audit", "config", "fake_vllm", "services", "upstream"},
     "__main__": {"commands"},
 }
 

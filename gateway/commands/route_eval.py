@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import TextIO
 
 from gateway.audit import prompt_files
+from gateway.commands.guarding import guard_client, with_guard
 from gateway.commands.loading import print_problems, router_of
 from gateway.config.load import ConfigError
 from gateway.config.router_build import RouterParts
+from gateway.upstream.guard_client import GuardClient
 from router.evaluation import Group, summarize
 from router.policy import decide
 
@@ -25,12 +27,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="config file (default: the shipped routing section)")
     parser.add_argument("--prompts", required=True, help="CSV or JSONL prompts")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--guard", action="store_true",
+        help="also ask the config's guard model, live, where the gateway would",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         parts = router_of(args.config)
-        route_eval(parts, Path(args.prompts), sys.stdout, as_json=args.json)
+        guard = guard_client(args.config) if args.guard else None
+        if args.guard and guard is None:
+            print("route-eval: --guard needs a --config with routing.guard", file=sys.stderr)
+            return 2
+        route_eval(parts, Path(args.prompts), sys.stdout, as_json=args.json, guard=guard)
     except ConfigError as exc:
         print_problems(exc)
         return 1
@@ -40,9 +50,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def route_eval(parts: RouterParts, prompts: Path, out: TextIO, *, as_json: bool) -> None:
+def route_eval(
+    parts: RouterParts,
+    prompts: Path,
+    out: TextIO,
+    *,
+    as_json: bool,
+    guard: GuardClient | None = None,
+) -> None:
     rows = prompt_files.read(prompts)
-    decisions = [decide(parts.classifier.classify(r.text), parts.policy, {}) for r in rows]
+    classified = [parts.classifier.classify(r.text) for r in rows]
+    decisions = [decide(c, parts.policy, {}) for c in classified]
+    if guard is not None:
+        items = [(r.text, c, d) for r, c, d in zip(rows, classified, decisions, strict=True)]
+        decisions = [d for d, _ in with_guard(guard, items)]
     risky = [r.risky for r in rows]
     by_router = summarize(decisions, risky, [d.category for d in decisions], parts.policy)
     by_file = None

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from gateway.commands.guarding import guard_client, with_guard
 from gateway.commands.loading import print_problems, router_of
 from gateway.config.load import ConfigError
 from gateway.config.router_explain import Explainer
@@ -23,11 +24,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         parts = router_of(args.config)
+        guard = guard_client(args.config)
     except ConfigError as exc:
         print_problems(exc)
         return 1
     found = Explainer().explain(parts.classifier, parts.policy, args.prompt, {}, args.k)
     body = found.as_json()
+    if guard is not None:  # the guard's part, asked live as the gateway would
+        [(final, verdict)] = with_guard(guard, [(args.prompt, found.classification,
+                                                 found.decision)])  # fmt: skip
+        body["guard"] = {
+            "asked": verdict is not None,
+            "outcome": verdict.outcome.value if verdict else None,
+            "codes": list(verdict.codes) if verdict else [],
+            "then": {"target": final.target.value, "reason": final.reason.value,
+                     "category": final.category},
+        }  # fmt: skip
     if args.json:
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return 0
@@ -44,6 +56,12 @@ def run(args: argparse.Namespace) -> int:
     for name, t in body["thresholds"].items():
         print(f"  {name:<20} {t['request']:.3f} vs {t['threshold']:.3f} "
               f"(distance {t['distance']:+.3f})", file=out)  # fmt: skip
+    if "guard" in body:
+        g = body["guard"]
+        then = g["then"]
+        said = f"{g['outcome']} {','.join(g['codes'])}".strip() if g["asked"] else "not asked"
+        print(f"guard: {said} -> {then['target']} ({then['reason']}), {then['category']}",
+              file=out)  # fmt: skip
     if body["nearest_examples"]:
         print("nearest training examples:", file=out)
         for n in body["nearest_examples"]:

@@ -13,6 +13,7 @@ from gateway.config.load import LoadedConfig
 from gateway.config.router_build import RouterParts
 from gateway.config.settings import Settings
 from gateway.upstream.aliases import AliasUpstreams
+from gateway.upstream.guard_client import GuardClient
 from router.classifier import Classifier
 from router.types import Policy
 
@@ -34,16 +35,22 @@ class LiveConfig:
     limits: Limits
     noise_floor_rate: float
     sampling_secret: bytes
+    guard: GuardClient | None = None  # the guard model, when one is configured
 
     @classmethod
     def first(
-        cls, config: LoadedConfig, aliases: Mapping[str, AliasUpstreams], router: RouterParts
+        cls,
+        config: LoadedConfig,
+        aliases: Mapping[str, AliasUpstreams],
+        router: RouterParts,
+        guard: GuardClient | None = None,
     ) -> LiveConfig:
         """The config a process starts with."""
         settings = config.settings
         return cls(
             settings, config.digest, aliases, router.policy, router.classifier,
             cls.limits_of(settings), settings.shadow.noise_floor_rate, config.sampling_secret,
+            guard,
         )  # fmt: skip
 
     @staticmethod

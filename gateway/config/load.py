@@ -18,6 +18,7 @@ from gateway.config.routing_merge import effective_routing
 from gateway.config.settings import DATA, Settings
 
 DEFAULT_ROUTING = DATA / "router" / "default_routing.yaml"
+GUARD_KEY = ("_guard", "guard")  # where the guard's key sits in LoadedConfig.api_keys
 
 
 class ConfigError(Exception):
@@ -132,6 +133,16 @@ def _api_keys(
                 problems.append(f"{where}: the key in {env_name} has control characters")
                 key = None
             keys[(str(alias), role)] = key
+    routing = data.get("routing")
+    guard = routing.get("guard") if isinstance(routing, dict) else None
+    env_name = guard.get("api_key_env") if isinstance(guard, dict) else None
+    if isinstance(env_name, str):
+        key = (environ.get(env_name) or "").strip()
+        if not key:
+            problems.append(
+                f"routing.guard.api_key_env: environment variable {env_name} is not set"
+            )
+        keys[GUARD_KEY] = key or None
     return keys
 
 

@@ -17,18 +17,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
 from gateway.config import files, router_build
 from gateway.config.live import LiveConfig, LiveConfigHolder
-from gateway.config.load import ConfigError, LoadedConfig, check_files, parse
+from gateway.config.load import GUARD_KEY, ConfigError, LoadedConfig, check_files, parse
 from gateway.config.metrics import ReloadMetrics
 from gateway.config.recent import RecentRequests
 from gateway.config.settings import RoutingSettings, Settings
 from gateway.upstream.aliases import AliasUpstreams
 from gateway.upstream.client import Upstream
+from gateway.upstream.guard_client import GuardClient
 from monitors.gap import GapMonitor
 from monitors.lifecycle import cancel_all
 from router.classifier import Classification, Classifier
@@ -48,6 +49,12 @@ RESTART_ONLY = (
     "reload",
 )
 T = TypeVar("T")
+
+
+class Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
 BODY = "<request body>"
 BODY_EXAMPLES = "a config sent over HTTP may only name the running config's examples file"
 
@@ -62,7 +69,7 @@ class Reloader:
     path: Path | None
     transport: httpx.AsyncBaseTransport | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _retired: list[Upstream] = field(default_factory=list)  # replaced, not closed yet
+    _retired: list[Closable] = field(default_factory=list)  # replaced, not closed yet
     _timers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def reload(self, *, dry_run: bool = False, text: bytes | None = None) -> dict[str, Any]:
@@ -99,6 +106,7 @@ class Reloader:
                 LiveConfig.limits_of(loaded.settings),
                 loaded.settings.shadow.noise_floor_rate,
                 loaded.sampling_secret,
+                self._guard(old, loaded),
             )
             self.holder.swap(new)
             self.monitor.set_thresholds(
@@ -175,7 +183,17 @@ class Reloader:
                     self._retire(upstream, after_s)
         return aliases
 
-    def _retire(self, upstream: Upstream, after_s: float) -> None:
+    def _guard(self, old: LiveConfig, loaded: LoadedConfig) -> GuardClient | None:
+        """The guard client: kept when its settings and key did not change."""
+        settings, key = loaded.settings.routing.guard, loaded.api_keys.get(GUARD_KEY)
+        kept = old.guard
+        if kept is not None and kept.settings == settings and kept.api_key == key:
+            return kept
+        if kept is not None:
+            self._retire(kept, loaded.settings.reload.retire_after_s)
+        return GuardClient(settings, key, self.transport) if settings is not None else None
+
+    def _retire(self, upstream: Closable, after_s: float) -> None:
         """Close a replaced client once requests that still use it have had `after_s`."""
         self._retired.append(upstream)
 

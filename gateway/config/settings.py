@@ -18,6 +18,12 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 CATEGORY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
+def http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or len(value) < 10:
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,9 +51,7 @@ class UpstreamSettings(_Strict):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or len(value) < 10:
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
+        return http_url(value)
 
 
 class AliasSettings(_Strict):
@@ -99,6 +103,43 @@ class EscalationSettings(_Strict):
     commit_tokens: int = Field(default=0, ge=0, le=512)
 
 
+# Llama Guard 3's hazard codes -> the shipped categories (S6, specialized advice, covers
+# medical, legal and financial advice; medical is the one the teacher serves by default).
+GUARD_CATEGORIES = {
+    "S1": "violence", "S2": "crime", "S3": "sexual", "S4": "sexual", "S5": "legal",
+    "S6": "medical", "S7": "privacy", "S8": "legal", "S9": "violence", "S10": "hate",
+    "S11": "self_harm", "S12": "sexual", "S13": "legal", "S14": "cyber",
+}  # fmt: skip
+
+
+class GuardSettings(_Strict):
+    """A guard model (Llama Guard 3 served by vLLM, for example) as a second opinion on the
+    requests the local classifier would give the student."""
+
+    base_url: str
+    model: str = Field(min_length=1)
+    api_key_env: str | None = None
+    format: Literal["llama-guard-3"] = "llama-guard-3"
+    timeout_ms: int = Field(default=150, ge=1, le=10_000)
+    when: Literal["uncertain", "always"] = "uncertain"
+    # with `uncertain`: asked when the local harmful probability is in this band
+    uncertain_band: tuple[float, float] = (0.05, 0.6)
+    on_error: Literal["teacher", "student"] = "teacher"  # a failed or late guard
+    categories: dict[str, str] = Field(default_factory=lambda: dict(GUARD_CATEGORIES))
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return http_url(value)
+
+    @field_validator("uncertain_band")
+    @classmethod
+    def _band(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= value[0] < value[1] <= 1:
+            raise ValueError("must be [low, high] with 0 <= low < high <= 1")
+        return value
+
+
 class RoutingSettings(_Strict):
     enabled: bool = True  # false: no classification, every request to the student
     classifier: Literal["static", "ngram"] = "static"
@@ -107,6 +148,7 @@ class RoutingSettings(_Strict):
     # static model's own threshold; the ngram model has no such head).
     high_risk_threshold: float | None = Field(default=None, gt=0, le=1)
     unreadable_route: Literal["teacher", "student"] = "teacher"
+    guard: GuardSettings | None = None  # off unless configured
     ambiguity_margin: float = Field(default=0.15, ge=0, le=1)
     high_risk_signal: float = Field(default=HIGH_RISK_SIGNAL, gt=0, le=1)
     min_confidence: float = Field(default=0.0, ge=0, le=1)
@@ -135,6 +177,10 @@ class RoutingSettings(_Strict):
             raise ValueError(
                 f"default_category {self.default_category!r} is not one of the categories"
             )
+        if self.guard is not None:
+            unknown = sorted(set(self.guard.categories.values()) - set(self.categories))
+            if unknown:
+                raise ValueError(f"guard.categories maps to categories not configured: {unknown}")
         return self
 
 

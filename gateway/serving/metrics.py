@@ -89,6 +89,20 @@ class GatewayMetrics:
             ["model", "category", "reason"],
             registry=registry,
         )
+        self.guard = Counter(
+            "distillgate_guard_requests",
+            "Calls to the guard model, by outcome: safe, unsafe, error, timeout.",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("safe", "unsafe", "error", "timeout"):
+            self.guard.labels(outcome)
+        self.guard_duration = Histogram(
+            "distillgate_guard_duration_seconds",
+            "Time waiting on the guard model (bounded by routing.guard.timeout_ms).",
+            buckets=_LATENCY,
+            registry=registry,
+        )
         self.client_disconnects = Counter(
             "distillgate_client_disconnects",
             "Streams the client closed before the end; the upstream request was cancelled.",

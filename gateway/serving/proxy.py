@@ -30,8 +30,10 @@ from gateway.serving.relay import StreamRelay
 from gateway.serving.request_body import Endpoint, ParsedRequest
 from gateway.upstream.aliases import AliasUpstreams
 from gateway.upstream.client import OpenStream, UpstreamErrorType, UpstreamFailure, UpstreamReply
+from gateway.upstream.guard_client import GuardClient
 from monitors.answers import text_of_json
 from monitors.shadow import ShadowJob, ShadowQueue
+from router import guard as router_guard
 from router.classifier import Classification
 from router.policy import decide
 from router.sampling import fraction, sampled
@@ -112,6 +114,8 @@ class Proxy:
         breakers = self._breakers(call.alias)
         draw = fraction(parsed.raw, secret=live.sampling_secret)
         decision = decide(classification, live.policy, breakers, forced, draw)
+        if live.guard is not None and forced is None:
+            decision = await self._second_opinion(live.guard, decision, classification, text, call)
         self._acct.decided(call, decision)
         check = Check.plan(decision.escalation, parsed, live.limits.commit_tokens)
         body = check.student_body(parsed.body) if check else parsed.body
@@ -128,6 +132,30 @@ class Proxy:
         if decision.shadow and self._shadow is not None:
             on_served = self._shadow_offer(call, decision, parsed, text, live, pair, served)
         return self._respond(served, call, decision.category, live.limits.capture_bytes, on_served)
+
+    async def _second_opinion(
+        self,
+        guard: GuardClient,
+        decision: Decision,
+        classification: Classification,
+        text: str,
+        call: Call,
+    ) -> Decision:
+        """The guard model's verdict on a request the local decision gives the student
+        (`when: uncertain`: only inside the band); bounded by its timeout, before any byte."""
+        g = guard.settings
+        if decision.target is not Target.STUDENT:
+            return decision
+        if not router_guard.should_ask(g.when, g.uncertain_band, classification.high_risk):
+            return decision
+        began = self._clock()
+        verdict = await guard.verdict(text, call.request_id + "-guard")
+        self._acct.metrics.guard_duration.observe(self._clock() - began)
+        self._acct.metrics.guard.labels(verdict.outcome.value).inc()
+        if verdict.outcome in (router_guard.Outcome.ERROR, router_guard.Outcome.TIMEOUT):
+            log.warning("request_id=%s guard %s; on_error=%s", call.request_id,
+                        verdict.outcome.value, g.on_error)  # fmt: skip
+        return router_guard.apply(decision, verdict, g.categories, Target(g.on_error))
 
     async def _try(
         self,
