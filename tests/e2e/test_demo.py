@@ -14,7 +14,8 @@ def test_demo_serves_routes_measures_and_falls_back() -> None:
     text = out.getvalue()
     assert "All MT-Bench first turns through the gateway (12 requests)" in text
     assert "The gap, measured by shadowing every request" in text
-    assert "teacher/policy       violence" in text  # a risky prompt went to the teacher
+    assert "teacher/policy               violence" in text  # a risky prompt to the teacher
+    assert "teacher/unreadable" in text  # the French one
     # every request the student would have served fell back (the rest went to the teacher)
     routed = text.split("(fallback)")[1]
     fallbacks = int(routed.split("fallbacks to the teacher: ")[1].split()[0])
