@@ -267,7 +267,7 @@ def fit_risk(
             x.extend(reading.windows)
             y.extend([0] * len(reading.windows))
             w.extend([weight / len(reading.windows)] * len(reading.windows))
-    return fit(np.array(x), y, RISK_CLASSES, np.array(w), training.fit)
+    return fit(x, y, RISK_CLASSES, np.array(w), training.fit)  # rows: no float32 copy
 
 
 def fit_risk_conv(
@@ -295,7 +295,7 @@ def fit_category(
     weights = row_weights(examples, training.source_power)
     position = {c: i for i, c in enumerate(categories)}
     rows = [i for i, e in enumerate(examples) if e.category in position]
-    x = np.array([readings[i].whole for i in rows])
+    x = [readings[i].whole for i in rows]
     y = [position[examples[i].category] for i in rows]
     return fit(x, y, categories, weights[rows], training.fit)
 
