@@ -38,7 +38,11 @@ p50/p99 in microseconds (static: up to 400 rows a source; minilm and two-stage: 
 A source with both kinds of rows (examples) is reported as two lines.
 
     PYTHONPATH=. .venv/bin/python bench/router_generalization.py
-        [--candidates ngram,static,minilm,two-stage] [--sources advbench,gsm8k] [--cv]
+        [--candidates ngram,static,minilm,two-stage] [--sources advbench,gsm8k] [--cv] [--curve]
+
+--curve also prints, per group of left-out sources, the share sent to the teacher by the
+static heads at fixed high-risk thresholds (with high_risk_signal as shipped, and raised
+with the threshold): what moving routing.high_risk_threshold buys an operator.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -449,6 +453,55 @@ def cross_validation(features: Features, examples: Sequence[Example]) -> list[Li
     return out
 
 
+CURVE = (0.2, 0.25, 0.31, 0.4, 0.5, 0.6, 0.7)
+HARMFUL_SOURCES = (
+    "advbench", "catqa", "dan_harmful", "harmfulqa", "jbb_harmful", "simplesafetytests",
+    "xstest_unsafe", "padded_harmful", "written_harmful",
+)  # fmt: skip
+
+
+def threshold_curve(
+    features: Features, examples: Sequence[Example], sources: Sequence[str]
+) -> None:
+    """What an operator's `high_risk_threshold` buys, left-out source by left-out source:
+    the static heads of each LOSO fold at fixed thresholds, with `high_risk_signal` at 0.25
+    as shipped, and raised with the threshold."""
+    shares: dict[str, dict[str, list[float]]] = {"shipped signal": {}, "signal raised": {}}
+    for source in sources:
+        fold = train_fold(features, examples, training_rows(examples, source))
+        shipped = policy(fold.classifier.categories, False)
+        rows = rows_of(examples, source)
+        judged = [fold.classifier.judge(features.readings[i]) for i in rows]
+        for harmful in {examples[i].harmful for i in rows}:
+            mine = [c for i, c in zip(rows, judged, strict=True) if examples[i].harmful is harmful]
+            key = f"{source}/{'harmful' if harmful else 'benign'}"
+            for label, raised in (("shipped signal", False), ("signal raised", True)):
+                shares[label][key] = []
+                for t in CURVE:
+                    signal = (
+                        max(shipped.high_risk_signal, t) if raised else shipped.high_risk_signal
+                    )
+                    p = replace(shipped, high_risk_signal=signal)
+                    shares[label][key].append(float(np.mean([to_teacher(c, p, t) for c in mine])))
+        print(f"  curve {source}", flush=True)
+    groups = {
+        "harmful": [f"{s}/harmful" for s in HARMFUL_SOURCES],
+        "everyday": [f"{s}/benign" for s in EVERYDAY],
+        "risky-sounding": [f"{s}/benign" for s in RISKY_BENIGN],
+    }
+    for label, by_source in shares.items():
+        print(f"\n== high_risk_threshold, LOSO static, high_risk_signal {label}")
+        print(
+            f"{'threshold':>9} " + " ".join(f"{g:>15}" for g in groups) + f" {'worst harmful':>15}"
+        )
+        for k, t in enumerate(CURVE):
+            means = [
+                np.mean([by_source[s][k] for s in g if s in by_source]) for g in groups.values()
+            ]
+            worst = min(by_source[s][k] for s in groups["harmful"] if s in by_source)
+            print(f"{t:>9.2f} " + " ".join(f"{m:>15.3f}" for m in means) + f" {worst:>15.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -457,6 +510,9 @@ def main() -> None:
     parser.add_argument("--sources", default="", help="comma-separated; default all")
     parser.add_argument("--cv", action="store_true", help="also 5-fold CV (static, minilm)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/distillgate-router-cache"))
+    parser.add_argument(
+        "--curve", action="store_true", help="also the teacher shares at fixed thresholds"
+    )
     args = parser.parse_args()
     examples = relabel(corpus.read(), CATEGORIES, "general", HARMFUL)
     sources = args.sources.split(",") if args.sources else sorted({e.source for e in examples})
@@ -479,6 +535,8 @@ def main() -> None:
         results["two-stage"] = two_stage(static, minilm, examples, sources, trained)
     for name, lines in results.items():
         print_table(f"LOSO: {name}", lines)
+    if args.curve:
+        threshold_curve(static, examples, sources)
     if args.cv:
         print_table("5-fold CV: static", cross_validation(static, examples))
         if minilm is not None:
