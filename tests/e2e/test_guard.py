@@ -69,7 +69,9 @@ def test_a_hanging_guard_adds_no_more_than_its_timeout(
     script.default = GuardReply(hang=True)
     began = time.monotonic()
     assert routed(ask(stack))[:2] == ("student", "policy")  # on_error: student
-    assert time.monotonic() - began < 0.3 + 1.5  # the guard's 300 ms, plus the rest
+    # The guard never answers: unbounded, the request would wait for the client's 20 s. The
+    # margin is wide on purpose (a bound, not a speed figure; a busy CI box must not flake).
+    assert time.monotonic() - began < 0.3 + 5.0
     assert stack.metric("distillgate_guard_requests_total", outcome="timeout") == 1
 
 
