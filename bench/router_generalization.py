@@ -461,14 +461,20 @@ HARMFUL_SOURCES = (
 
 
 def threshold_curve(
-    features: Features, examples: Sequence[Example], sources: Sequence[str]
+    features: Features,
+    examples: Sequence[Example],
+    sources: Sequence[str],
+    trained: dict[str, Fold],
 ) -> None:
     """What an operator's `high_risk_threshold` buys, left-out source by left-out source:
-    the static heads of each LOSO fold at fixed thresholds, with `high_risk_signal` at 0.25
-    as shipped, and raised with the threshold."""
+    the static heads of each LOSO fold (reused from `trained` when the static LOSO ran) at
+    fixed thresholds, with `high_risk_signal` at 0.25 as shipped, and raised with the
+    threshold."""
     shares: dict[str, dict[str, list[float]]] = {"shipped signal": {}, "signal raised": {}}
     for source in sources:
-        fold = train_fold(features, examples, training_rows(examples, source))
+        fold = trained.get(source) or train_fold(
+            features, examples, training_rows(examples, source)
+        )
         shipped = policy(fold.classifier.categories, False)
         rows = rows_of(examples, source)
         judged = [fold.classifier.judge(features.readings[i]) for i in rows]
@@ -536,7 +542,7 @@ def main() -> None:
     for name, lines in results.items():
         print_table(f"LOSO: {name}", lines)
     if args.curve:
-        threshold_curve(static, examples, sources)
+        threshold_curve(static, examples, sources, trained["static"])
     if args.cv:
         print_table("5-fold CV: static", cross_validation(static, examples))
         if minilm is not None:
